@@ -1,0 +1,23 @@
+"""Prompt formats. `compact` is the Workbench's own (see compact.py); `chat` and `json` are DSPy's."""
+
+from __future__ import annotations
+
+from engine.errors import ModelError
+
+FORMATS = ("compact", "chat", "json")
+
+
+def make_adapter(format_name: str):
+    """The DSPy adapter for a profile's prompt format."""
+    import dspy
+
+    if format_name == "compact":
+        from engine.adapters.compact import CompactAdapter
+
+        return CompactAdapter()
+    if format_name == "chat":
+        # No silent JSONAdapter retry: one LM call per prediction, counted and cached as one.
+        return dspy.ChatAdapter(use_json_adapter_fallback=False)
+    if format_name == "json":
+        return dspy.JSONAdapter()
+    raise ModelError(f"unknown prompt format {format_name!r}; use one of {', '.join(FORMATS)}")

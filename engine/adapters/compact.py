@@ -1,0 +1,227 @@
+"""The compact prompt format: a DSPy adapter that small local models follow.
+
+Measured on SmolLM2-135M (see DSPY-NOTES.md): DSPy's ChatAdapter and JSONAdapter prompts make a
+small model answer one label for everything, and few-shot demos given as prior chat turns make
+it copy the last demo's label. This format instead sends:
+
+- one short system message: the instructions, the input fields, the answer's JSON shape and,
+  when the program has demos, the demos as a list inside that same message, interleaved so that
+  consecutive demos (and the last one) do not share an answer;
+- one user message with the inputs as plain `name: value` lines;
+- a JSON schema for the output fields as `response_format`, so servers that support constrained
+  decoding (llama.cpp, Ollama, OpenAI-compatible servers) can only produce parseable answers.
+
+The system message depends only on the program state, never on the inputs, so a local model
+reuses its evaluated prompt prefix from one call to the next.
+
+This module imports only `dspy` and the standard library: an exported artifact ships it as
+`compact_adapter.py` so plain DSPy reproduces the exact prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+from typing import Any, Literal
+
+import dspy
+from dspy.adapters.utils import parse_value
+from dspy.utils.exceptions import AdapterParseError
+
+FORMAT_NAME = "compact"
+# ChainOfThought's own field: bounded so a small model cannot ramble past max_tokens mid-JSON.
+REASONING_MAX_CHARS = 400
+
+
+class CompactAdapter(dspy.Adapter):
+    """Short system prompt, plain-line inputs, schema-constrained JSON answers."""
+
+    def __call__(self, lm, lm_kwargs, signature, demos, inputs):
+        return super().__call__(lm, with_response_format(lm_kwargs, signature), signature, demos, inputs)
+
+    async def acall(self, lm, lm_kwargs, signature, demos, inputs):
+        return await super().acall(lm, with_response_format(lm_kwargs, signature), signature, demos, inputs)
+
+    def format(self, signature, demos, inputs) -> list[dict[str, Any]]:
+        return [
+            {"role": "system", "content": system_message(signature, demos)},
+            {"role": "user", "content": input_lines(signature, inputs)},
+        ]
+
+    def parse(self, signature, completion: str) -> dict[str, Any]:
+        return parse_answer(signature, completion)
+
+    def format_demos(self, signature, demos):  # demos live in the system message, not as turns
+        return []
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+def system_message(signature, demos) -> str:
+    parts = [signature.instructions.strip()]
+    parts.append("Inputs:\n" + "\n".join(_field_line(n, f) for n, f in signature.input_fields.items()))
+    parts.append(
+        "Answer with one JSON object and nothing else, with these keys:\n"
+        + "\n".join(_field_line(n, f, with_type=True) for n, f in signature.output_fields.items())
+    )
+    rendered = [render_demo(signature, d) for d in order_demos(signature, demos)]
+    rendered = [r for r in rendered if r]
+    if rendered:
+        parts.append("Examples:\n\n" + "\n\n".join(rendered))
+    return "\n\n".join(parts)
+
+
+def input_lines(signature, inputs: dict[str, Any]) -> str:
+    return "\n".join(f"{name}: {_value_text(inputs.get(name, ''))}" for name in signature.input_fields)
+
+
+def render_demo(signature, demo) -> str:
+    """One demo as input lines plus its answer; empty when it has no output at all."""
+    answer = {n: _demo_get(demo, n) for n in signature.output_fields if _demo_get(demo, n) is not None}
+    if not answer:
+        return ""
+    lines = [f"{n}: {_value_text(_demo_get(demo, n))}" for n in signature.input_fields
+             if _demo_get(demo, n) is not None]
+    lines.append("Answer: " + json.dumps(answer, ensure_ascii=False))
+    return "\n".join(lines)
+
+
+def order_demos(signature, demos) -> list:
+    """Interleave demos by answer so no answer clusters at the end (round robin, stable).
+
+    A small model copies the answer it saw last; with the groups taken in turn, consecutive
+    demos differ and the largest group does not dominate the tail.
+    """
+    groups: dict[str, list] = {}
+    for demo in demos:
+        groups.setdefault(_answer_key(signature, demo), []).append(demo)
+    ordered: list = []
+    queues = sorted(groups.values(), key=len, reverse=True)
+    while any(queues):
+        for queue in queues:
+            if queue:
+                ordered.append(queue.pop(0))
+    return ordered
+
+
+def _answer_key(signature, demo) -> str:
+    names = [n for n in signature.output_fields if n != "reasoning"] or list(signature.output_fields)
+    return json.dumps([_demo_get(demo, n) for n in names], sort_keys=True, default=str)
+
+
+def _demo_get(demo, name):
+    try:
+        return demo.get(name) if hasattr(demo, "get") else getattr(demo, name, None)
+    except Exception:
+        return None
+
+
+def _field_line(name: str, field, *, with_type: bool = False) -> str:
+    line = f"- {name}"
+    if with_type:
+        line += f" ({type_hint(field.annotation)})"
+    desc = (field.json_schema_extra or {}).get("desc", "")
+    if desc and not desc.startswith("${"):
+        line += f": {desc}"
+    return line
+
+
+def type_hint(annotation) -> str:
+    if typing.get_origin(annotation) is Literal:
+        return "one of " + ", ".join(json.dumps(c) for c in typing.get_args(annotation))
+    if typing.get_origin(annotation) is list:
+        return "list of strings"
+    return {str: "string", int: "integer", float: "number", bool: "true or false"}.get(annotation, "string")
+
+
+def _value_text(value) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+# -- the answer's schema ----------------------------------------------------------------------------
+
+def output_schema(signature) -> dict[str, Any]:
+    """JSON schema for the output fields, in field order (llama.cpp generates keys in this order)."""
+    properties = {name: _schema_of(name, f.annotation) for name, f in signature.output_fields.items()}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def _schema_of(name: str, annotation) -> dict[str, Any]:
+    if typing.get_origin(annotation) is Literal:
+        return {"type": "string", "enum": [str(c) for c in typing.get_args(annotation)]}
+    if typing.get_origin(annotation) is list:
+        return {"type": "array", "items": {"type": "string"}}
+    if annotation is int:
+        return {"type": "integer"}
+    if annotation is float:
+        return {"type": "number"}
+    if annotation is bool:
+        return {"type": "boolean"}
+    if name == "reasoning":
+        return {"type": "string", "maxLength": REASONING_MAX_CHARS}
+    return {"type": "string"}
+
+
+def with_response_format(lm_kwargs: dict[str, Any], signature) -> dict[str, Any]:
+    """lm_kwargs plus the OpenAI-shaped JSON-schema response format for the signature's outputs."""
+    schema = {"name": "answer", "schema": output_schema(signature)}
+    return {**lm_kwargs, "response_format": {"type": "json_schema", "json_schema": schema}}
+
+
+# -- parsing ----------------------------------------------------------------------------------------
+
+_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def parse_answer(signature, completion: str) -> dict[str, Any]:
+    data = _load_object(completion)
+    if data is None:
+        raise AdapterParseError(
+            adapter_name="CompactAdapter", signature=signature, lm_response=completion,
+            message="The answer is not a JSON object.",
+        )
+    values: dict[str, Any] = {}
+    for name, field in signature.output_fields.items():
+        if name not in data:
+            raise AdapterParseError(
+                adapter_name="CompactAdapter", signature=signature, lm_response=completion,
+                message=f"The answer has no {name!r} key.", parsed_result=values,
+            )
+        try:
+            values[name] = _coerce(data[name], field.annotation)
+        except ValueError as exc:
+            raise AdapterParseError(
+                adapter_name="CompactAdapter", signature=signature, lm_response=completion,
+                message=f"Field {name!r}: {exc}", parsed_result=values,
+            ) from exc
+    return values
+
+
+def _load_object(text: str) -> dict | None:
+    for candidate in (text.strip(), *(_OBJECT.findall(text) or [])):
+        try:
+            data = json.loads(candidate)
+        except (json.JSONDecodeError, TypeError):
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+def _coerce(value, annotation):
+    if typing.get_origin(annotation) is Literal:
+        choices = typing.get_args(annotation)
+        text = str(value).strip()
+        for choice in choices:
+            if text == str(choice) or text.lower() == str(choice).lower():
+                return choice
+        raise ValueError(f"{value!r} is not one of {list(choices)}")
+    return parse_value(value, annotation)
