@@ -1,0 +1,132 @@
+"""Scoring a program on a split: per example, overall and per slice, with 95% intervals.
+
+The Workbench runs its own loop instead of `dspy.Evaluate` so that it can report progress per
+example, count answers that did not parse, keep each prediction for review, and let a cancel
+unwind cleanly (a `RunStopped` passes through; `dspy.Evaluate` would print to stdout).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass, field
+
+from engine import stats
+from engine.jobs.events import EventSink, Progress, ignore
+
+
+@dataclass
+class ExampleResult:
+    example_id: str
+    slices: list[str]
+    score: float
+    prediction: dict | None
+    error: str | None = None  # "parse" for an answer that did not parse, else the error's text
+
+
+@dataclass
+class Evaluation:
+    split: str
+    results: list[ExampleResult] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.results)
+
+    @property
+    def scores(self) -> list[float]:
+        return [r.score for r in self.results]
+
+    @property
+    def parse_failures(self) -> int:
+        return sum(1 for r in self.results if r.error == "parse")
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for r in self.results if r.error not in (None, "parse"))
+
+    def summary(self) -> stats.Summary:
+        return stats.summarize(self.scores)
+
+    def per_slice(self) -> dict[str, stats.Summary]:
+        return stats.per_slice(self.scores, [r.slices for r in self.results])
+
+    def to_dict(self) -> dict:
+        """The figures the CLI's --json, the history and the manifest carry."""
+        summary = self.summary()
+        return {
+            "n": summary.n,
+            "score": summary.score,
+            "ci95": [summary.ci95.low, summary.ci95.high],
+            "ci_method": summary.ci95.method,
+            "per_slice": {
+                tag: {"n": s.n, "score": s.score, "ci95": [s.ci95.low, s.ci95.high]}
+                for tag, s in sorted(self.per_slice().items())
+            },
+            "parse_failures": self.parse_failures,
+            "errors": self.errors,
+        }
+
+
+def evaluate(program, examples, metric_spec, *, split: str, stage: str | None = None,
+             sink: EventSink = ignore, threads: int = 1) -> Evaluation:
+    """Run `program` on each example and score it. Runs inside the caller's `dspy.context`."""
+    from engine import metrics
+
+    stage = stage or f"evaluate on {split}"
+    total = len(examples)
+    sink(Progress(stage, 0, total))
+
+    def run_one(example) -> ExampleResult:
+        return _score_one(program, example, metric_spec, metrics)
+
+    evaluation = Evaluation(split=split)
+    if threads <= 1 or total <= 1:
+        for done, example in enumerate(examples, start=1):
+            evaluation.results.append(run_one(example))
+            sink(Progress(stage, done, total))
+        return evaluation
+
+    results: list[ExampleResult | None] = [None] * total
+    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = {pool.submit(_in_context(run_one), ex): i for i, ex in enumerate(examples)}
+        try:
+            for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+                results[futures[future]] = future.result()
+                sink(Progress(stage, done, total))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    evaluation.results = [r for r in results if r is not None]
+    return evaluation
+
+
+def _score_one(program, example, metric_spec, metrics) -> ExampleResult:
+    from dspy.utils.exceptions import AdapterParseError
+
+    example_id = getattr(example, "example_id", "") or ""
+    slices = list(getattr(example, "slices", []) or [])
+    try:
+        prediction = program(**example.inputs())
+    except AdapterParseError:
+        return ExampleResult(example_id, slices, 0.0, None, error="parse")
+    except Exception as exc:  # a failing example scores 0 and is counted; the run goes on
+        return ExampleResult(example_id, slices, 0.0, None, error=f"{type(exc).__name__}: {exc}")
+    values = {k: prediction[k] for k in prediction.keys()}
+    return ExampleResult(example_id, slices, metrics.score(metric_spec, example, prediction), values)
+
+
+def _in_context(fn):
+    """Carry the caller's dspy.context (LM, adapter, callbacks, tracker) into a pool thread."""
+    from dspy.dsp.utils.settings import thread_local_overrides
+
+    parent = thread_local_overrides.get().copy()
+
+    def wrapped(*args):
+        token = thread_local_overrides.set({**thread_local_overrides.get(), **parent})
+        try:
+            return fn(*args)
+        finally:
+            thread_local_overrides.reset(token)
+
+    return wrapped

@@ -1,0 +1,316 @@
+"""A compile run: optimize on train (selecting on validation), then score baseline and candidate
+on validation and test, and record everything in the project's history.
+
+`CompileJob.prepare()` checks everything a user can get wrong (leaks, empty splits, the
+optimizer and its parameters, the model profile and its file) before anything is written.
+`run()` then works in any thread, reports through `sink`, stops at the next LM call once the
+cancel token is set or a budget is used up, and always leaves a finished record behind: what
+completed before a cancel, a budget stop or a failure is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from engine import datasets, metrics, optimizers
+from engine.errors import WorkbenchError
+from engine.evaluation import Evaluation, evaluate
+from engine.jobs.control import Budget, CancelToken, RunStopped
+from engine.jobs.events import EventSink, LogLine, RunFinished, StageStarted, ignore
+from engine.project import Project
+
+log = logging.getLogger(__name__)
+
+EVALUATION_ORDER = (("validation", "candidate"), ("validation", "baseline"),
+                    ("test", "candidate"), ("test", "baseline"))
+
+
+@dataclass
+class CompileSettings:
+    optimizer: str
+    params: dict = field(default_factory=dict)
+    profile: str = "embedded"
+    seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+    limit: int | None = None  # at most this many examples per split (quick runs, tests)
+
+
+@dataclass
+class PreparedCompile:
+    info: optimizers.OptimizerInfo
+    params: dict
+    metric_spec: object
+    examples: dict[str, list]
+    connected: object  # engine.lms.connect.ConnectedLM
+    split_hashes: dict[str, str]
+
+
+class CompileJob:
+    def __init__(self, project: Project, settings: CompileSettings, *, sink: EventSink = ignore,
+                 cancel: CancelToken | None = None):
+        self.project = project
+        self.settings = settings
+        self.sink = sink
+        self.cancel = cancel or CancelToken()
+        self.prepared: PreparedCompile | None = None
+        self.run_id: str | None = None
+        self.evaluations: dict[tuple[str, str], Evaluation] = {}
+
+    # -- before anything is written ---------------------------------------------------------------
+
+    def prepare(self) -> PreparedCompile:
+        project, settings = self.project, self.settings
+        info = optimizers.get(settings.optimizer)
+        params = optimizers.validate(info.key, settings.params, profiles=project.profiles)
+        profile = project.profile(settings.profile)
+        project.check_ready_to_compile()
+        metric_spec = project.metric_spec()
+        examples = {split: self._examples(split) for split in datasets.SPLITS}
+        if info.key == "simba" and len(examples["train"]) < params["bsize"]:
+            raise WorkbenchError(
+                f"simba needs at least bsize={params['bsize']} train examples and the train split has "
+                f"{len(examples['train'])}; lower bsize with --param bsize=N"
+            )
+        from engine.lms.connect import connect
+
+        connected = connect(profile)
+        fields = project.field_names
+        hashes = {split: datasets.split_hash(project.frame, split, fields) for split in datasets.SPLITS}
+        self.prepared = PreparedCompile(info, params, metric_spec, examples, connected, hashes)
+        return self.prepared
+
+    def _examples(self, split: str) -> list:
+        program = self.project.program
+        coerce = {f.name: _coercer(f.type) for f in program.output_fields if f.type in _COERCERS}
+        found = datasets.examples(self.project.frame, split, program.input_names, program.output_names, coerce)
+        return found[: self.settings.limit] if self.settings.limit else found
+
+    # -- the run -----------------------------------------------------------------------------------
+
+    def run(self):
+        """Run to the end (or to a stop) and return the finished RunRecord."""
+        import dspy
+
+        from engine.jobs.instrument import RunMeter
+        from engine.programs import build_program
+
+        prepared = self.prepared or self.prepare()
+        project, settings = self.project, self.settings
+        store = project.store
+        _use_project_cache(project)
+        record = self._new_record(prepared)
+        store.create_run(record)
+        self.run_id = record.run_id
+        meter = RunMeter(self.sink, self.cancel, settings.budget)
+        status, error, candidate_state = "succeeded", None, None
+        stages_done: list[str] = []
+        conn = prepared.connected
+        log_handler = _EventLogHandler(self.sink)
+        logging.getLogger("dspy").addHandler(log_handler)
+        try:
+            with dspy.context(lm=conn.lm, adapter=conn.adapter), meter.context():
+                baseline = build_program(project.program)
+                candidate = self._compile(prepared, baseline, meter)
+                candidate_state = candidate.dump_state()
+                store.update_run(record.run_id, program_state=candidate_state)
+                stages_done.append("compile")
+                programs = {"baseline": baseline, "candidate": candidate}
+                for split, which in EVALUATION_ORDER:
+                    stage = f"evaluate {which} on {split}"
+                    self.sink(StageStarted(stage, len(prepared.examples[split])))
+                    result = evaluate(programs[which], prepared.examples[split], prepared.metric_spec,
+                                      split=split, stage=stage, sink=self.sink,
+                                      threads=conn.profile.concurrency)
+                    self.evaluations[(split, which)] = result
+                    self._save_evaluation(which, result)
+                    stages_done.append(stage)
+        except RunStopped as stop:
+            status = stop.status
+            error = meter.stop_reason if status == "stopped_by_budget" else "cancelled by the user"
+        except WorkbenchError as exc:
+            status, error = "failed", str(exc)
+        except Exception as exc:  # a bug or a provider failure: keep the record, log the detail
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            log.error("compile %s failed:\n%s", record.run_id, traceback.format_exc())
+        finally:
+            logging.getLogger("dspy").removeHandler(log_handler)
+        finished = store.update_run(
+            record.run_id,
+            status=status,
+            finished_at=_now(),
+            error=error,
+            scores=self.scores(),
+            lm_calls=meter.real_calls,
+            cached_calls=meter.cached_calls,
+            tokens=meter.tokens,
+            elapsed_s=round(meter.elapsed_s, 3),
+            events_summary=self._summary(meter, stages_done),
+            **({"program_state": candidate_state} if candidate_state is not None else {}),
+        )
+        for trial in meter.trials:
+            store.add_trial(_trial_record(record.run_id, trial))
+        self.sink(RunFinished(record.run_id, status, error or ""))
+        return finished
+
+    def _compile(self, prepared: PreparedCompile, student, meter):
+        import dspy  # noqa: F401  (the optimizer is built inside the run's dspy.context)
+
+        from engine.jobs.instrument import ROOT_MARK
+        from engine.lms.connect import connect
+        from engine.optimizers import BuildContext
+
+        setattr(student, ROOT_MARK, True)
+        train, val = prepared.examples["train"], prepared.examples["validation"]
+        project = self.project
+        context = BuildContext(
+            metric=metrics.build_metric(prepared.metric_spec),
+            feedback_metric=metrics.build_feedback_metric(prepared.metric_spec),
+            seed=self.settings.seed,
+            threads=prepared.connected.profile.concurrency,
+            lm_for_profile=lambda name: connect(project.profile(name)).lm,
+        )
+        self.sink(StageStarted("compile", len(train)))
+        meter.track_root_calls("compile", len(train))
+        # MIPROv2 and SIMBA copy dspy.settings.lm in __init__: build inside the context.
+        optimizer, compile_kwargs = prepared.info.build(prepared.params, context)
+        kwargs = {"trainset": train, **compile_kwargs}
+        if prepared.info.uses_valset:
+            kwargs["valset"] = val
+        try:
+            candidate = optimizer.compile(student.deepcopy(), **kwargs)
+        finally:
+            meter.stop_tracking_root_calls()
+        setattr(candidate, ROOT_MARK, False)
+        setattr(student, ROOT_MARK, False)
+        return candidate
+
+    # -- what gets recorded --------------------------------------------------------------------
+
+    def _new_record(self, prepared: PreparedCompile):
+        from engine.store import RunRecord
+
+        conn, project, settings = prepared.connected, self.project, self.settings
+        return RunRecord(
+            run_id=project.store.new_run_id(),
+            created_at=_now(),
+            finished_at=None,
+            status="running",
+            optimizer=prepared.info.key,
+            params={**prepared.params, **({"limit": settings.limit} if settings.limit else {})},
+            seed=settings.seed,
+            profile=conn.profile.name,
+            provider=conn.revision.provider,
+            model_name=conn.revision.name,
+            model_revision=conn.revision.revision,
+            model_details={**conn.revision.details, "profile": conn.profile.model_dump(mode="json")},
+            adapter_format=conn.profile.format,
+            program_fingerprint=project.program.fingerprint(),
+            program_spec=project.program.model_dump(mode="json"),
+            metric=prepared.metric_spec.model_dump(mode="json"),
+            split_hashes=prepared.split_hashes,
+            library_versions=library_versions(),
+        )
+
+    def _save_evaluation(self, which: str, result: Evaluation) -> None:
+        from engine.store import EvaluationRecord
+
+        figures = result.to_dict()
+        self.project.store.add_evaluation(EvaluationRecord(
+            run_id=self.run_id, which=which, split=result.split, n=figures["n"], score=figures["score"],
+            ci95=tuple(figures["ci95"]), per_slice=figures["per_slice"],
+            parse_failures=figures["parse_failures"],
+            details={
+                "ci_method": figures["ci_method"], "errors": figures["errors"],
+                "examples": [
+                    {"id": r.example_id, "score": r.score, "prediction": r.prediction, "error": r.error}
+                    for r in result.results
+                ],
+            },
+        ))
+
+    def scores(self) -> dict:
+        """{split: {which: score}} for what finished."""
+        out: dict = {}
+        for (split, which), result in self.evaluations.items():
+            out.setdefault(split, {})[which] = result.summary().score
+        return out
+
+    def _summary(self, meter, stages_done: list[str]) -> dict:
+        return {
+            "stages_done": stages_done,
+            "trials": len(meter.trials),
+            "best_trial_score": meter.best_score,
+            "logical_lm_calls": meter.logical_calls,
+        }
+
+
+_COERCERS = {"int": int, "float": float, "bool": None, "list[str]": None}
+
+
+def _coercer(field_type: str):
+    import json
+
+    if field_type == "bool":
+        return lambda text: str(text).strip().lower() in ("true", "yes", "1")
+    if field_type == "list[str]":
+        return lambda text: json.loads(text) if str(text).strip().startswith("[") else \
+            [p.strip() for p in str(text).split(";") if p.strip()]
+    return _COERCERS[field_type]
+
+
+def _trial_record(run_id: str, trial):
+    from engine.store import TrialRecord
+
+    return TrialRecord(run_id=run_id, index=trial.index, score=trial.score,
+                       detail={"kind": trial.kind, "best_so_far": trial.best_so_far}, at=_now())
+
+
+def _now() -> str:
+    from engine.store import utc_now
+
+    return utc_now()
+
+
+_active_cache_dir: str | None = None
+
+
+def _use_project_cache(project: Project) -> None:
+    """DSPy's cache is one object per process: point it at this project's folder."""
+    global _active_cache_dir
+    import dspy
+
+    folder = str(project.lm_cache_dir)
+    if _active_cache_dir != folder:
+        project.lm_cache_dir.mkdir(parents=True, exist_ok=True)
+        dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=folder)
+        _active_cache_dir = folder
+
+
+def library_versions() -> dict[str, str]:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in ("dspy", "litellm", "llama-cpp-python", "optuna", "pandas", "dspy-workbench"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+class _EventLogHandler(logging.Handler):
+    """DSPy's warnings during a run become LogLine events (the GUI's log, the CLI's stderr)."""
+
+    def __init__(self, sink: EventSink):
+        super().__init__(level=logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.sink(LogLine(record.getMessage(), record.levelname.lower()))
+        except Exception:  # a log line must never break a run
+            pass

@@ -1,0 +1,168 @@
+"""One run's meter: LM calls, tokens, trials, cancel and budget, across DSPy's pool threads.
+
+Plugged into DSPy with `dspy.context(callbacks=[meter.callback], usage_tracker=meter.tracker)`:
+- the usage tracker sees every real (non-cached) call with its tokens. DSPy deep-copies the
+  tracker into each pool thread and never merges it back, so ours returns itself from
+  `__deepcopy__` and counts under a lock;
+- the callback sees every logical call (`on_lm_start`/`on_lm_end`, cache hits included), where
+  cancel and budgets are enforced, and every `Evaluate` an optimizer runs (a trial).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import dspy
+from dspy.utils.callback import BaseCallback
+from dspy.utils.usage_tracker import UsageTracker
+
+from engine.jobs.control import Budget, BudgetExceeded, CancelToken, RunCancelled
+from engine.jobs.events import EventSink, LMCallFinished, Progress, TrialFinished, ignore
+
+ROOT_MARK = "_workbench_root"
+
+
+class RunMeter:
+    def __init__(self, sink: EventSink = ignore, cancel: CancelToken | None = None,
+                 budget: Budget | None = None):
+        self.sink = sink
+        self.cancel = cancel or CancelToken()
+        self.budget = budget or Budget()
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self.logical_calls = 0
+        self.real_calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cost_usd = 0.0
+        self.stop_reason: str | None = None
+        self.trials: list[TrialFinished] = []
+        self.best_score: float | None = None
+        self.root_calls = 0
+        self.progress_stage: str | None = None
+        self.progress_total = 0
+        self.tracker = _SharedTracker(self)
+        self.callback = _MeterCallback(self)
+
+    # -- what the run reports ----------------------------------------------------------------
+
+    @property
+    def cached_calls(self) -> int:
+        return max(0, self.logical_calls - self.real_calls)
+
+    @property
+    def tokens(self) -> dict[str, int]:
+        return {"prompt": self.prompt_tokens, "completion": self.completion_tokens}
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def context(self):
+        """The `dspy.context` that routes this run's calls through the meter."""
+        return dspy.context(callbacks=[self.callback], usage_tracker=self.tracker)
+
+    def track_root_calls(self, stage: str, total: int) -> None:
+        """Report Progress(stage, k, total) for each call of the program's root module."""
+        with self._lock:
+            self.progress_stage, self.progress_total, self.root_calls = stage, total, 0
+
+    def stop_tracking_root_calls(self) -> None:
+        with self._lock:
+            self.progress_stage = None
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def before_lm_call(self) -> None:
+        if self.cancel.cancelled:
+            raise RunCancelled()
+        with self._lock:
+            reason = self.budget.exceeded(
+                calls=self.real_calls, tokens=self.prompt_tokens + self.completion_tokens,
+                cost=self.cost_usd, started=self.started,
+            )
+            if reason:
+                self.stop_reason = reason
+        if reason:
+            raise BudgetExceeded(reason)
+
+    def after_lm_call(self) -> None:
+        with self._lock:
+            self.logical_calls += 1
+
+    def add_usage(self, usage: dict) -> None:
+        prompt = int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or usage.get("output_tokens") or 0)
+        with self._lock:
+            self.real_calls += 1
+            self.prompt_tokens += prompt
+            self.completion_tokens += completion
+            event = LMCallFinished(prompt, completion, self.real_calls, self.cached_calls,
+                                   self.prompt_tokens, self.completion_tokens)
+        self.sink(event)
+
+    def root_call_started(self) -> None:
+        with self._lock:
+            if self.progress_stage is None:
+                return
+            self.root_calls += 1
+            event = Progress(self.progress_stage, min(self.root_calls, self.progress_total),
+                             self.progress_total)
+        self.sink(event)
+
+    def trial_finished(self, score: float, kind: str) -> None:
+        with self._lock:
+            if kind == "full":
+                self.best_score = score if self.best_score is None else max(self.best_score, score)
+            best = self.best_score if self.best_score is not None else score
+            event = TrialFinished(index=len(self.trials) + 1, score=score, best_so_far=best, kind=kind)
+            self.trials.append(event)
+        self.sink(event)
+
+
+class _SharedTracker(UsageTracker):
+    def __init__(self, meter: RunMeter):
+        super().__init__()
+        self._meter = meter
+
+    def __deepcopy__(self, memo):
+        return self  # DSPy copies the tracker into pool threads; keep counting in one place
+
+    def add_usage(self, lm: str, usage_entry: dict) -> None:
+        if usage_entry:
+            self._meter.add_usage(dict(usage_entry))
+
+
+class _MeterCallback(BaseCallback):
+    def __init__(self, meter: RunMeter):
+        self._meter = meter
+        self._evaluations: dict[str, str] = {}
+
+    def on_lm_start(self, call_id, instance, inputs):
+        self._meter.before_lm_call()
+
+    def on_lm_end(self, call_id, outputs, exception=None):
+        if exception is None:
+            self._meter.after_lm_call()
+
+    def on_module_start(self, call_id, instance, inputs):
+        if getattr(instance, ROOT_MARK, False):
+            self._meter.root_call_started()
+
+    def on_evaluate_start(self, call_id, instance, inputs):
+        metadata = (inputs.get("callback_metadata") if isinstance(inputs, dict) else None) or {}
+        kind = "minibatch" if metadata.get("metric_key") == "eval_minibatch" else "full"
+        self._evaluations[call_id] = kind
+
+    def on_evaluate_end(self, call_id, outputs, exception=None):
+        kind = self._evaluations.pop(call_id, "full")
+        if exception is not None or outputs is None:
+            return
+        score = getattr(outputs, "score", outputs)
+        try:
+            value = float(score)
+        except (TypeError, ValueError):
+            return
+        # dspy.Evaluate reports percentages (0-100); trials are shown in [0, 1] like every score.
+        self._meter.trial_finished(value / 100.0, kind)

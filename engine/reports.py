@@ -1,0 +1,95 @@
+"""A run as figures people decide on: scores with intervals, per slice, differences, gates, warnings.
+
+One function serves the CLI's `--json`, `runs show`, the GUI's Review pane and the manifest.
+"""
+
+from __future__ import annotations
+
+from engine import stats
+from engine.gates import SliceGate, check_gates
+
+
+def run_report(project, record) -> dict:
+    evaluations = _evaluations(project, record.run_id)
+    gates = _gates(project, evaluations.get("test", {}).get("candidate"))
+    return {
+        "run_id": record.run_id,
+        "status": record.status,
+        "error": record.error,
+        "created_at": record.created_at,
+        "finished_at": record.finished_at,
+        "optimizer": {"name": record.optimizer, "params": record.params, "seed": record.seed},
+        "model": {"profile": record.profile, "provider": record.provider, "name": record.model_name,
+                  "revision": record.model_revision},
+        "adapter_format": record.adapter_format,
+        "program_fingerprint": record.program_fingerprint,
+        "scores": _numbers(record.scores),
+        "evaluations": evaluations,
+        "gates": gates,
+        "warnings": _warnings(evaluations),
+        "lm_calls": record.lm_calls,
+        "cached_calls": record.cached_calls,
+        "tokens": {"prompt": int(record.tokens.get("prompt", 0)),
+                   "completion": int(record.tokens.get("completion", 0))},
+        "cost_usd": record.cost_usd,
+        "elapsed_s": record.elapsed_s,
+        "trials": record.events_summary.get("trials", 0),
+        "review": record.review.model_dump() if record.review else None,
+    }
+
+
+def _numbers(scores: dict) -> dict:
+    return {split: {which: float(value) for which, value in by_which.items()}
+            for split, by_which in scores.items()}
+
+
+def _evaluations(project, run_id: str) -> dict:
+    """{split: {baseline: figures, candidate: figures, difference: {...}}}."""
+    out: dict = {}
+    details: dict = {}
+    for ev in project.store.evaluations(run_id):
+        out.setdefault(ev.split, {})[ev.which] = {
+            "n": ev.n, "score": ev.score, "ci95": list(ev.ci95),
+            "ci_method": ev.details.get("ci_method", ""), "per_slice": ev.per_slice,
+            "parse_failures": ev.parse_failures,
+        }
+        details.setdefault(ev.split, {})[ev.which] = {
+            e["id"]: e["score"] for e in ev.details.get("examples", [])
+        }
+    for split, pair in details.items():
+        if "baseline" in pair and "candidate" in pair:
+            ids = [i for i in pair["baseline"] if i in pair["candidate"]]
+            diff, interval = stats.paired_difference(
+                [pair["baseline"][i] for i in ids], [pair["candidate"][i] for i in ids]
+            )
+            out[split]["difference"] = {
+                "candidate_minus_baseline": diff,
+                "ci95": [interval.low, interval.high],
+                "ci_method": "paired bootstrap",
+                "significant": not (interval.low <= 0.0 <= interval.high),
+            }
+    return out
+
+
+def _gates(project, test_candidate: dict | None) -> dict:
+    gates = [SliceGate(slice=g.slice, min_score=g.min_score) for g in project.config.gates]
+    if not gates:
+        return {"passed": True, "failures": [], "checked": []}
+    if test_candidate is None:
+        return {"passed": False, "failures": ["the candidate was not scored on test"],
+                "checked": [g.model_dump() for g in gates]}
+    per_slice = {tag: figures["score"] for tag, figures in test_candidate["per_slice"].items()}
+    failures = check_gates(gates, per_slice, test_candidate["score"])
+    return {"passed": not failures, "failures": failures, "checked": [g.model_dump() for g in gates]}
+
+
+def _warnings(evaluations: dict) -> list[str]:
+    warnings = []
+    for split in ("validation", "test"):
+        figures = evaluations.get(split, {}).get("baseline") or evaluations.get(split, {}).get("candidate")
+        if figures and stats.too_small_to_resolve(figures["n"]):
+            warnings.append(
+                f"the {split} split has {figures['n']} examples: too few for its 95% interval to "
+                "separate a 10-point difference; treat differences as noise unless the interval says otherwise"
+            )
+    return warnings
