@@ -218,6 +218,16 @@ class Project:
         data = self.config.model_dump(mode="json", exclude_none=True)
         atomic_write_text(self.root / PROJECT_FILE, tomli_w.dumps(data))
 
+    def examples(self, split: str, limit: int | None = None) -> list:
+        """The split as `dspy.Example`s, output values typed like the program's fields."""
+        from engine import datasets
+
+        program = self.program
+        coerce = {f.name: _coercer(f.type) for f in program.input_fields + program.output_fields
+                  if f.type not in ("str", "literal")}
+        found = datasets.examples(self.frame, split, program.input_names, program.output_names, coerce)
+        return found[:limit] if limit else found
+
     def check_ready_to_compile(self) -> None:
         """Raise when something would make a compile meaningless: leaks, empty splits."""
         from engine import datasets
@@ -231,6 +241,27 @@ class Project:
                     f"the {split} split is empty; assign examples to it (`dspy-workbench split "
                     f"{self.root}`) before compiling"
                 )
+
+
+def _coercer(field_type: str):
+    """str (as stored in the table) -> the field's Python type."""
+    import json
+
+    def to_bool(text: str) -> bool:
+        value = str(text).strip().lower()
+        if value in ("true", "yes", "1"):
+            return True
+        if value in ("false", "no", "0"):
+            return False
+        raise ValueError(f"{text!r} is not true or false")
+
+    def to_list(text: str) -> list[str]:
+        text = str(text).strip()
+        if text.startswith("["):
+            return [str(v) for v in json.loads(text)]
+        return [part.strip() for part in text.split(";") if part.strip()]
+
+    return {"int": int, "float": float, "bool": to_bool, "list[str]": to_list}[field_type]
 
 
 def list_samples() -> list[str]:

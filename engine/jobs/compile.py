@@ -68,7 +68,7 @@ class CompileJob:
         profile = project.profile(settings.profile)
         project.check_ready_to_compile()
         metric_spec = project.metric_spec()
-        examples = {split: self._examples(split) for split in datasets.SPLITS}
+        examples = {split: project.examples(split, settings.limit) for split in datasets.SPLITS}
         if info.key == "simba" and len(examples["train"]) < params["bsize"]:
             raise WorkbenchError(
                 f"simba needs at least bsize={params['bsize']} train examples and the train split has "
@@ -81,12 +81,6 @@ class CompileJob:
         hashes = {split: datasets.split_hash(project.frame, split, fields) for split in datasets.SPLITS}
         self.prepared = PreparedCompile(info, params, metric_spec, examples, connected, hashes)
         return self.prepared
-
-    def _examples(self, split: str) -> list:
-        program = self.project.program
-        coerce = {f.name: _coercer(f.type) for f in program.output_fields if f.type in _COERCERS}
-        found = datasets.examples(self.project.frame, split, program.input_names, program.output_names, coerce)
-        return found[: self.settings.limit] if self.settings.limit else found
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -245,20 +239,6 @@ class CompileJob:
             "best_trial_score": meter.best_score,
             "logical_lm_calls": meter.logical_calls,
         }
-
-
-_COERCERS = {"int": int, "float": float, "bool": None, "list[str]": None}
-
-
-def _coercer(field_type: str):
-    import json
-
-    if field_type == "bool":
-        return lambda text: str(text).strip().lower() in ("true", "yes", "1")
-    if field_type == "list[str]":
-        return lambda text: json.loads(text) if str(text).strip().startswith("[") else \
-            [p.strip() for p in str(text).split(";") if p.strip()]
-    return _COERCERS[field_type]
 
 
 def _trial_record(run_id: str, trial):

@@ -1,0 +1,309 @@
+"""Run subcommands: compile, evaluate, runs, approve, reject, export, artifact."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from engine.errors import WorkbenchError
+
+EXIT_FOR_STATUS = {"succeeded": 0, "failed": 1, "cancelled": 130, "stopped_by_budget": 0}
+
+
+def register(sub) -> None:
+    from engine.cli.main import add_json_flag
+
+    p = sub.add_parser("compile", help="compile the program with a DSPy optimizer")
+    p.add_argument("dir")
+    p.add_argument("--optimizer", help="default: the project's (see `dspy-workbench optimizers`)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="an optimizer parameter (repeatable); replaces the project's default")
+    p.add_argument("--model", help="model profile (default: the project's, usually embedded)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--limit", type=int, help="use at most N examples of each split (quick trial runs)")
+    p.add_argument("--max-calls", type=int, help="budget: stop after N real LM calls")
+    p.add_argument("--max-tokens", type=int, help="budget: stop after N tokens")
+    p.add_argument("--max-cost", type=float, help="budget: stop after this many US dollars")
+    p.add_argument("--max-seconds", type=float, help="budget: stop after this much wall time")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_compile)
+
+    p = sub.add_parser("evaluate", help="score the baseline or a compiled run on one split")
+    p.add_argument("dir")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--baseline", action="store_true", help="the uncompiled program")
+    which.add_argument("--run", metavar="RUN_ID", help="a compiled run's program")
+    p.add_argument("--split", required=True, choices=("train", "validation", "test"))
+    p.add_argument("--model", default=None, help="model profile (default: the project's)")
+    p.add_argument("--limit", type=int)
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("runs", help="list or show runs from the project's history")
+    rsub = p.add_subparsers(dest="runs_command", metavar="ACTION")
+    rsub.required = True
+    s = rsub.add_parser("list")
+    s.add_argument("dir")
+    s.add_argument("--optimizer")
+    s.add_argument("--revision", help="only runs against this exact model revision")
+    s.add_argument("--status")
+    add_json_flag(s)
+    s.set_defaults(handler=cmd_runs_list)
+    s = rsub.add_parser("show")
+    s.add_argument("dir")
+    s.add_argument("run_id")
+    add_json_flag(s)
+    s.set_defaults(handler=cmd_runs_show)
+
+    for name, decision in (("approve", "approved"), ("reject", "rejected")):
+        p = sub.add_parser(name, help=f"record that you {name} a run's candidate")
+        p.add_argument("dir")
+        p.add_argument("--run", required=True, metavar="RUN_ID")
+        p.add_argument("--note", default="")
+        p.add_argument("--reviewer", default="", help="default: your login name")
+        add_json_flag(p)
+        p.set_defaults(handler=cmd_review, decision=decision)
+
+    p = sub.add_parser("export", help="export a run as a state-only artifact bundle")
+    p.add_argument("dir")
+    p.add_argument("--run", required=True, metavar="RUN_ID")
+    p.add_argument("--out", required=True, metavar="PATH", help="a new folder for the bundle")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("artifact", help="review an exported bundle offline")
+    asub = p.add_subparsers(dest="artifact_command", metavar="ACTION")
+    asub.required = True
+    s = asub.add_parser("show", help="print the manifest and check every file's hash")
+    s.add_argument("path")
+    add_json_flag(s)
+    s.set_defaults(handler=cmd_artifact_show)
+
+
+# -- compile and evaluate -----------------------------------------------------------------------
+
+def cmd_compile(args) -> int:
+    from engine.cli.main import print_json
+    from engine.cli.progress import StderrProgress, run_cancellable
+    from engine.jobs.compile import CompileJob, CompileSettings
+    from engine.jobs.control import Budget
+    from engine.optimizers import parse_cli_params
+    from engine.project import Project
+    from engine.reports import run_report
+
+    project = Project.open(args.dir)
+    defaults = project.config.compile
+    optimizer = args.optimizer or defaults.optimizer
+    params = dict(defaults.params) if optimizer == defaults.optimizer else {}
+    params.update(parse_cli_params(args.param))
+    settings = CompileSettings(
+        optimizer=optimizer, params=params, profile=args.model or defaults.model,
+        seed=defaults.seed if args.seed is None else args.seed, limit=args.limit,
+        budget=Budget(max_calls=args.max_calls, max_tokens=args.max_tokens,
+                      max_cost_usd=args.max_cost, max_seconds=args.max_seconds),
+    )
+    job = CompileJob(project, settings, sink=StderrProgress())
+    job.prepare()  # user errors (exit 2) surface here, before anything is written
+    with _stdout_to_stderr():
+        record = run_cancellable(job.run, job.cancel)
+    report = run_report(project, record)
+    if args.json:
+        print_json(report)
+    else:
+        print_run(report)
+    return EXIT_FOR_STATUS.get(record.status, 1)
+
+
+def cmd_evaluate(args) -> int:
+    from engine.cli.main import print_json
+    from engine.cli.progress import StderrProgress, run_cancellable
+    from engine.jobs.evaluate import EvaluateJob, EvaluateSettings
+    from engine.project import Project
+
+    project = Project.open(args.dir)
+    settings = EvaluateSettings(split=args.split, profile=args.model or project.config.compile.model,
+                                run_id=args.run, limit=args.limit)
+    job = EvaluateJob(project, settings, sink=StderrProgress())
+    job.prepare()
+    with _stdout_to_stderr():
+        result = run_cancellable(job.run, job.cancel)
+    if args.json:
+        print_json({k: v for k, v in result.items() if k != "predictions"})
+    else:
+        print_evaluation(result)
+    return EXIT_FOR_STATUS.get(result["status"], 1)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Optimizers print progress bars to stdout; `--json` output must stay the only thing there."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+# -- history and review ---------------------------------------------------------------------------
+
+def cmd_runs_list(args) -> int:
+    from engine.cli.main import print_json
+    from engine.project import Project
+
+    project = Project.open(args.dir)
+    runs = project.store.list_runs(optimizer=args.optimizer, model_revision=args.revision, status=args.status)
+    rows = [{"run_id": r.run_id, "created_at": r.created_at, "status": r.status, "optimizer": r.optimizer,
+             "model": r.model_name, "revision": r.model_revision, "scores": r.scores,
+             "review": r.review.decision if r.review else None} for r in runs]
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no runs yet; start one with `dspy-workbench compile DIR`")
+    for row in rows:
+        test = row["scores"].get("test", {})
+        score = (f"test {test.get('baseline', float('nan')):.3f} -> {test.get('candidate', float('nan')):.3f}"
+                 if test else "no test scores")
+        print(f"{row['run_id']}  {row['status']:<17} {row['optimizer']:<18} {score}  "
+              f"{row['model']} {row['revision'][:19]}  {row['review'] or 'unreviewed'}")
+    return 0
+
+
+def cmd_runs_show(args) -> int:
+    from engine.cli.main import print_json
+    from engine.project import Project
+    from engine.reports import run_report
+
+    project = Project.open(args.dir)
+    record = project.store.get_run(args.run_id)
+    report = run_report(project, record)
+    if args.json:
+        from engine.artifacts import chosen_state
+
+        print_json({**report, "chosen": chosen_state(record.program_state or {}),
+                    "trials": [t.model_dump() for t in project.store.trials(record.run_id)]})
+    else:
+        print_run(report)
+        if record.program_state:
+            print_chosen(record.program_state)
+    return 0
+
+
+def cmd_review(args) -> int:
+    from engine.cli.main import print_json
+    from engine.project import Project
+
+    project = Project.open(args.dir)
+    reviewer = args.reviewer or _login()
+    record = project.store.set_review(args.run, args.decision, note=args.note, reviewer=reviewer)
+    if args.json:
+        print_json({"run_id": record.run_id, "review": record.review.model_dump()})
+    else:
+        print(f"run {record.run_id} {args.decision} by {reviewer}" + (f": {args.note}" if args.note else ""))
+    return 0
+
+
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return ""
+
+
+def cmd_export(args) -> int:
+    from engine.artifacts import export_run
+    from engine.cli.main import print_json
+    from engine.project import Project
+
+    project = Project.open(args.dir)
+    manifest = export_run(project, args.run, args.out)
+    if args.json:
+        print_json({"path": str(args.out), "manifest": manifest.model_dump(mode="json")})
+    else:
+        print(f"exported run {args.run} to {args.out}")
+        print(f"  model: {manifest.model.name} {manifest.model.revision}")
+        print(f"  review: {manifest.review.status}")
+        if manifest.review.status == "unreviewed":
+            sys.stderr.write("note: this run is not reviewed; the manifest says so. "
+                             f"Approve it with `dspy-workbench approve {args.dir} --run {args.run}`\n")
+    return 0
+
+
+def cmd_artifact_show(args) -> int:
+    from engine.artifacts import verify_bundle
+    from engine.cli.main import print_json
+
+    manifest, problems = verify_bundle(args.path)
+    if args.json:
+        print_json({"manifest": manifest.model_dump(mode="json"), "problems": problems, "intact": not problems})
+    else:
+        print(f"artifact for run {manifest.run_id} of project {manifest.project}")
+        print(f"  program: {manifest.program['name']} {manifest.program['fingerprint']}")
+        print(f"  model: {manifest.model.provider} {manifest.model.name} {manifest.model.revision}")
+        print(f"  optimizer: {manifest.optimizer['name']} {manifest.optimizer['params']}")
+        print(f"  scores: {manifest.scores}")
+        print(f"  review: {manifest.review.status} {manifest.review.note}")
+        print("  integrity: " + ("all files match the manifest" if not problems else "; ".join(problems)))
+    if problems:
+        raise WorkbenchError(f"the bundle at {args.path} does not match its manifest: " + "; ".join(problems))
+    return 0
+
+
+# -- plain output -------------------------------------------------------------------------------
+
+def print_run(report: dict) -> None:
+    print(f"run {report['run_id']}: {report['status']}" + (f" ({report['error']})" if report["error"] else ""))
+    print(f"  optimizer: {report['optimizer']['name']} {report['optimizer']['params']} seed {report['optimizer']['seed']}")
+    model = report["model"]
+    print(f"  model: {model['profile']} = {model['name']} {model['revision']}  [{report['adapter_format']} format]")
+    for split in ("validation", "test"):
+        figures = report["evaluations"].get(split)
+        if not figures:
+            continue
+        print(f"  {split}:")
+        for which in ("baseline", "candidate"):
+            if which in figures:
+                f = figures[which]
+                print(f"    {which:<9} {f['score']:.3f}  [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}]  "
+                      f"n={f['n']}  parse failures {f['parse_failures']}")
+        if "difference" in figures:
+            d = figures["difference"]
+            verdict = "significant" if d["significant"] else "not significant"
+            print(f"    difference {d['candidate_minus_baseline']:+.3f}  [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]  {verdict}")
+        candidate = figures.get("candidate") or {}
+        baseline = figures.get("baseline") or {}
+        for tag in sorted(set(candidate.get("per_slice", {})) | set(baseline.get("per_slice", {}))):
+            b = baseline.get("per_slice", {}).get(tag, {})
+            c = candidate.get("per_slice", {}).get(tag, {})
+            print(f"      {tag:<16} {b.get('score', float('nan')):.3f} -> {c.get('score', float('nan')):.3f}  (n={c.get('n', b.get('n', 0))})")
+    gates = report["gates"]
+    if gates["checked"]:
+        print("  gates: " + ("passed" if gates["passed"] else "FAILED: " + "; ".join(gates["failures"])))
+    for warning in report["warnings"]:
+        print(f"  warning: {warning}")
+    print(f"  {report['lm_calls']} LM calls ({report['cached_calls']} cached), "
+          f"{report['tokens']['prompt']:,} prompt + {report['tokens']['completion']:,} completion tokens, "
+          f"{report['elapsed_s']:.1f}s")
+
+
+def print_chosen(state: dict) -> None:
+    from engine.artifacts import chosen_state
+
+    for name, chosen in chosen_state(state).items():
+        print(f"  {name}:")
+        print(f"    instructions: {chosen['instructions']}")
+        for i, demo in enumerate(chosen["demos"], start=1):
+            shown = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in demo.items()}
+            print(f"    demo {i}: {shown}")
+
+
+def print_evaluation(result: dict) -> None:
+    print(f"{result['program']} on {result['split']} with {result['model']['name']}: "
+          f"{result['score']:.3f}  [{result['ci95'][0]:.3f}, {result['ci95'][1]:.3f}] ({result['ci_method']})  "
+          f"n={result['n']}  parse failures {result['parse_failures']}")
+    print(f"  {'slice':<18}{'n':>5}  {'score':>6}  95% interval")
+    for tag, figures in result["per_slice"].items():
+        print(f"  {tag:<18}{figures['n']:>5}  {figures['score']:>6.3f}  [{figures['ci95'][0]:.3f}, {figures['ci95'][1]:.3f}]")
+    for warning in result["warnings"]:
+        print(f"  warning: {warning}")
+    print(f"  {result['lm_calls']} LM calls ({result['cached_calls']} cached), "
+          f"{result['tokens']['prompt']:,} + {result['tokens']['completion']:,} tokens, {result['elapsed_s']:.1f}s")
