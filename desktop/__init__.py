@@ -1,0 +1,1 @@
+"""DSPy Workbench desktop app (PySide6). Shows engine objects and calls the engine; no domain work."""
