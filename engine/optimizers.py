@@ -29,6 +29,8 @@ class Param:
 
     def coerce(self, value: Any, optimizer: str) -> Any:
         """A typed value from a CLI string or a GUI value; OptimizerError when it does not fit."""
+        if isinstance(value, str) and value.strip() in self.choices:
+            return value.strip()
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
             if self.optional:
                 return None

@@ -1,0 +1,90 @@
+import json
+
+import dspy
+import pytest
+from dspy.utils.exceptions import AdapterParseError
+
+from engine.adapters.compact import CompactAdapter, order_demos, output_schema, parse_answer
+from engine.programs import build_signature, stage_from_signature
+
+SIGNATURE = build_signature(stage_from_signature(
+    "ticket_text, policy_context -> urgency: Literal['low', 'medium', 'high']",
+    name="triage", instructions="Decide the urgency."))
+
+
+def demo(text, label):
+    return dspy.Example(ticket_text=text, policy_context="p", urgency=label)
+
+
+def test_prompt_is_one_system_message_and_plain_input_lines():
+    messages = CompactAdapter().format(SIGNATURE, [], {"ticket_text": "Late again", "policy_context": "Credit $5"})
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[0]["content"].startswith("Decide the urgency.")
+    assert '- urgency (one of "low", "medium", "high")' in messages[0]["content"]
+    assert messages[1]["content"] == "ticket_text: Late again\npolicy_context: Credit $5"
+
+
+def test_demos_live_in_the_system_message_not_as_chat_turns():
+    demos = [demo("a", "low"), demo("b", "high")]
+    messages = CompactAdapter().format(SIGNATURE, demos, {"ticket_text": "x", "policy_context": "y"})
+    assert len(messages) == 2
+    assert 'Answer: {"urgency": "high"}' in messages[0]["content"]
+
+
+def test_system_message_does_not_depend_on_the_inputs():
+    # one shared prefix for every call is what lets llama.cpp reuse its evaluated prompt
+    demos = [demo("a", "low")]
+    first = CompactAdapter().format(SIGNATURE, demos, {"ticket_text": "x", "policy_context": "y"})
+    second = CompactAdapter().format(SIGNATURE, demos, {"ticket_text": "other", "policy_context": "z"})
+    assert first[0] == second[0]
+
+
+def test_demo_order_interleaves_answers():
+    demos = [demo(str(i), "low") for i in range(4)] + [demo("h1", "high"), demo("m1", "medium")]
+    ordered = [d.urgency for d in order_demos(SIGNATURE, demos)]
+    assert ordered[:3] == ["low", "high", "medium"]
+    assert all(a != b for a, b in zip(ordered[:3], ordered[1:3], strict=False))
+    assert sorted(ordered) == sorted(d.urgency for d in demos)
+
+
+def test_schema_constrains_literals_and_requires_every_output():
+    schema = output_schema(SIGNATURE)
+    assert schema["properties"]["urgency"] == {"type": "string", "enum": ["low", "medium", "high"]}
+    assert schema["required"] == ["urgency"] and schema["additionalProperties"] is False
+
+
+def test_every_call_carries_the_schema_as_response_format():
+    lm = dspy.utils.DummyLM([{"urgency": "low"}], adapter=dspy.JSONAdapter())
+    with dspy.context(lm=lm, adapter=CompactAdapter()):
+        assert dspy.Predict(SIGNATURE)(ticket_text="t", policy_context="p").urgency == "low"
+    sent = lm.history[-1]["kwargs"]["response_format"]
+    assert sent["type"] == "json_schema"
+    assert sent["json_schema"]["schema"] == output_schema(SIGNATURE)
+
+
+@pytest.mark.parametrize("completion, expected", [
+    ('{"urgency": "high"}', "high"),
+    ('{ "urgency" : "HIGH" }', "high"),
+    ('Sure! {"urgency": "low"} hope that helps', "low"),
+])
+def test_parse_accepts_json_answers(completion, expected):
+    assert parse_answer(SIGNATURE, completion) == {"urgency": expected}
+
+
+@pytest.mark.parametrize("completion", ['{"priority": "high"}', "high", '{"urgency": "urgent"}', "[1, 2]"])
+def test_parse_rejects_what_is_not_a_valid_answer(completion):
+    with pytest.raises(AdapterParseError):
+        parse_answer(SIGNATURE, completion)
+
+
+def test_parse_types_numbers_bools_and_lists():
+    sig = build_signature(stage_from_signature("q -> n: int, ok: bool, tags: list[str], x: float"))
+    parsed = parse_answer(sig, json.dumps({"n": "3", "ok": True, "tags": ["a", "b"], "x": 0.5}))
+    assert parsed == {"n": 3, "ok": True, "tags": ["a", "b"], "x": 0.5}
+
+
+def test_chain_of_thought_reasoning_is_bounded_in_the_schema():
+    cot = dspy.ChainOfThought(SIGNATURE)
+    schema = output_schema(cot.predict.signature)
+    assert list(schema["properties"]) == ["reasoning", "urgency"]
+    assert schema["properties"]["reasoning"]["maxLength"] > 0

@@ -1,0 +1,130 @@
+import threading
+
+import pytest
+
+from engine.errors import LeakageError, OptimizerError, WorkbenchError
+from engine.jobs.compile import CompileJob, CompileSettings
+from engine.jobs.control import Budget, CancelToken
+from engine.jobs.events import LMCallFinished, Progress, RunFinished, StageStarted
+
+
+def run_job(project, events=None, cancel=None, **settings):
+    sink = events.append if events is not None else (lambda e: None)
+    job = CompileJob(project, CompileSettings(**settings), sink=sink, cancel=cancel)
+    return job, job.run()
+
+
+def test_compile_scores_baseline_and_candidate_on_validation_and_test(sample_project, scripted_connect):
+    scripted_connect(rules={"refund": {"urgency": "medium"}}, default={"urgency": "low"})
+    events = []
+    job, record = run_job(sample_project, events, optimizer="labeled-fewshot", params={"k": 3}, limit=10)
+    assert record.status == "succeeded"
+    assert set(record.scores) == {"validation", "test"}
+    for split in ("validation", "test"):
+        assert set(record.scores[split]) == {"baseline", "candidate"}
+        assert all(0.0 <= v <= 1.0 for v in record.scores[split].values())
+    stored = sample_project.store.get_run(record.run_id)
+    assert len(stored.program_state["triage"]["demos"]) == 3
+    assert stored.model_revision == "dummy:1" and stored.program_fingerprint == sample_project.program.fingerprint()
+    assert {e.which for e in sample_project.store.evaluations(record.run_id)} == {"baseline", "candidate"}
+    stages = [e.stage for e in events if isinstance(e, StageStarted)]
+    assert stages[0] == "compile" and "evaluate candidate on test" in stages
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "succeeded"
+
+
+def test_scores_follow_the_model_answers(sample_project, scripted_connect):
+    scripted_connect(default={"urgency": "low"})
+    _, record = run_job(sample_project, optimizer="labeled-fewshot", params={"k": 1})
+    test = sample_project.frame[sample_project.frame["split"] == "test"]
+    assert record.scores["test"]["baseline"] == pytest.approx((test["urgency"] == "low").mean())
+
+
+def test_each_real_call_is_counted_with_its_tokens(sample_project, scripted_connect):
+    scripted = scripted_connect()
+    events = []
+    _, record = run_job(sample_project, events, optimizer="labeled-fewshot", params={"k": 2}, limit=5)
+    assert scripted.calls == 20  # 5 examples x (baseline, candidate) x (validation, test)
+    calls = [e for e in events if isinstance(e, LMCallFinished)]
+    assert record.lm_calls == len(calls) == 20
+
+
+def test_bootstrap_fewshot_keeps_only_demos_the_metric_accepts(sample_project, scripted_connect):
+    # The scripted model says "high" whenever a ticket mentions "fire": only those traces can pass.
+    scripted_connect(default={"urgency": "medium"})
+    _, record = run_job(sample_project, optimizer="bootstrap-fewshot",
+                        params={"max_bootstrapped_demos": 2, "max_labeled_demos": 0}, limit=12)
+    demos = sample_project.store.get_run(record.run_id).program_state["triage"]["demos"]
+    assert demos and all(d["urgency"] == "medium" for d in demos)
+
+
+def test_cancel_stops_at_the_next_call_and_keeps_finished_work(sample_project, scripted_connect):
+    scripted = scripted_connect(delay=0.02)
+    cancel = CancelToken()
+
+    def sink(event):
+        if isinstance(event, Progress) and event.stage == "evaluate baseline on validation" and event.done == 3:
+            cancel.cancel()
+
+    job = CompileJob(sample_project, CompileSettings("labeled-fewshot", {"k": 2}, limit=10), sink=sink, cancel=cancel)
+    record = job.run()
+    assert record.status == "cancelled"
+    calls_at_end = scripted.calls
+    assert calls_at_end <= 10 + 3 + 1  # candidate validation, 3 baseline calls, at most one in flight
+    assert record.scores["validation"]["candidate"] is not None  # finished work kept
+    assert sample_project.store.get_run(record.run_id).program_state is not None
+    assert [t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")] == []
+
+
+def test_budget_on_calls_stops_the_run_as_stopped_by_budget(sample_project, scripted_connect):
+    scripted = scripted_connect()
+    _, record = run_job(sample_project, optimizer="labeled-fewshot", params={"k": 2}, limit=10,
+                        budget=Budget(max_calls=7))
+    assert record.status == "stopped_by_budget"
+    assert "budget" in record.error
+    assert scripted.calls == 7
+
+
+def test_leaks_stop_the_compile_before_anything_is_written(sample_project, scripted_connect):
+    scripted_connect()
+    frame = sample_project.frame
+    train_row = frame.index[frame["split"] == "train"][0]
+    test_row = frame.index[frame["split"] == "test"][0]
+    frame.loc[test_row, "ticket_text"] = frame.loc[train_row, "ticket_text"].upper()
+    frame.loc[test_row, "policy_context"] = frame.loc[train_row, "policy_context"]
+    with pytest.raises(LeakageError, match=frame.loc[train_row, "id"]):
+        CompileJob(sample_project, CompileSettings("labeled-fewshot")).prepare()
+    assert sample_project.store.list_runs() == []
+
+
+def test_an_empty_split_is_a_clear_error(sample_project, scripted_connect):
+    scripted_connect()
+    sample_project.frame.loc[sample_project.frame["split"] == "validation", "split"] = "train"
+    with pytest.raises(WorkbenchError, match="validation split is empty"):
+        CompileJob(sample_project, CompileSettings("labeled-fewshot")).prepare()
+
+
+@pytest.mark.parametrize("optimizer, params, message", [
+    ("simulated-annealing", {}, "unknown optimizer"),
+    ("bootstrap-fewshot", {"max_demos": "3"}, "has no parameter 'max_demos'"),
+    ("bootstrap-fewshot", {"max_labeled_demos": "many"}, "not a valid whole number"),
+    ("labeled-fewshot", {"k": "0"}, "at least 1"),
+    ("miprov2", {"auto": "none", "num_trials": "5"}, "needs both num_candidates and num_trials"),
+    ("miprov2", {"num_trials": "5"}, "remove them, or set auto=none"),
+    ("gepa", {"max_metric_calls": "50"}, "needs a reflection model"),
+])
+def test_bad_optimizer_settings_fail_before_any_call(sample_project, scripted_connect, optimizer, params, message):
+    scripted = scripted_connect()
+    with pytest.raises(OptimizerError, match=message):
+        CompileJob(sample_project, CompileSettings(optimizer, params)).prepare()
+    assert scripted.calls == 0
+
+
+def test_unknown_model_profile_names_the_known_ones(sample_project):
+    with pytest.raises(WorkbenchError, match="no model profile named 'gpt9'.*embedded"):
+        CompileJob(sample_project, CompileSettings("labeled-fewshot", profile="gpt9")).prepare()
+
+
+def test_a_missing_model_file_says_how_to_install_it(sample_project, monkeypatch, tmp_path):
+    monkeypatch.setenv("DSPY_WORKBENCH_GGUF", str(tmp_path / "nope.gguf"))
+    with pytest.raises(WorkbenchError, match="not a file"):
+        CompileJob(sample_project, CompileSettings("labeled-fewshot")).prepare()
