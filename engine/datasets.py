@@ -198,7 +198,7 @@ def _read_jsonl(file: Path) -> pd.DataFrame:
     if not_object is not None:
         line = [n for n, text in enumerate(lines, 1) if text.strip()][not_object]
         raise DatasetError(f"{file}: line {line} is not a JSON object; each line must be one {{...}} record")
-    return pd.DataFrame.from_records(records)
+    return pd.DataFrame(records, dtype=object)  # object: an int column with gaps must not become float
 
 
 def _arrow_jsonl(data: bytes) -> pd.DataFrame | None:
@@ -240,13 +240,14 @@ def _read_json(file: Path) -> pd.DataFrame:
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{file} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     if not isinstance(records, list):
-        raise DatasetError(f"{file}: expected a JSON array of objects ([{{...}}, ...]), found a {type(records).__name__}")
+        found = type(records).__name__
+        raise DatasetError(f"{file}: expected a JSON array of objects ([{{...}}, ...]), found a {found}")
     not_object = next((i for i, record in enumerate(records) if type(record) is not dict), None)
     if not_object is not None:
         raise DatasetError(f"{file}: item {not_object + 1} of the JSON array is not an object")
     if not records:
         raise DatasetError(f"{file} contains no records; it needs a JSON array of objects")
-    return pd.DataFrame.from_records(records)
+    return pd.DataFrame(records, dtype=object)  # object: an int column with gaps must not become float
 
 
 def _read_parquet(file: Path) -> pd.DataFrame:
@@ -540,10 +541,9 @@ def to_canonical(raw: pd.DataFrame, mapping: ColumnMapping, *, source: str = "")
     _check_field_names(mapping.fields)
     named = list(mapping.fields.values()) + [c for c in (mapping.id_column, mapping.split_column) if c]
     absent = [c for c in [*named, *mapping.slice_columns] if c not in raw.columns]
-    if absent:
-        raise DatasetError(f"{source or 'the table'} has no column {absent[0]!r}; "
-                           f"its columns are: {', '.join(map(repr, raw.columns))}")
     label = source or "the table"
+    if absent:
+        raise DatasetError(f"{label} has no column {absent[0]!r}; its columns are: {', '.join(map(repr, raw.columns))}")
     fields = {name: _as_str(raw[column]) for name, column in mapping.fields.items()}
     if mapping.id_column:
         ids = _ids_from_column(_as_str(raw[mapping.id_column]), mapping.id_column, label)
@@ -642,8 +642,8 @@ def append(frame: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     clash = new["id"][new["id"].isin(frame["id"]).to_numpy() | new["id"].duplicated().to_numpy()]
     if len(clash):
         names = ", ".join(pd.unique(clash)[:_MAX_NAMED])
-        raise DatasetError(f"cannot add the rows: {len(clash)} id(s) are already in the table ({names}); "
-                           "rename or drop those rows in the new file")
+        raise DatasetError(f"cannot add the rows: {len(clash)} id(s) are already in the table or repeated in the "
+                           f"new rows ({names}); rename or drop those rows in the new file")
     return pd.concat([frame, new], ignore_index=True)
 
 
@@ -822,8 +822,9 @@ class Leak:
 
 def _cross_split_groups(keys: np.ndarray, split_codes: np.ndarray) -> list[np.ndarray]:
     """Index groups (into `keys`) of equal keys that span more than one split code."""
-    pairs = pd.unique(keys.astype(np.int64) * 4 + split_codes)
-    splits_per_key = np.bincount(pairs // 4, minlength=int(keys.max()) + 1)
+    width = int(split_codes.max()) + 1
+    pairs = pd.unique(keys.astype(np.int64) * width + split_codes)
+    splits_per_key = np.bincount(pairs // width, minlength=int(keys.max()) + 1)
     hits = np.flatnonzero(splits_per_key[keys] > 1)
     if not len(hits):
         return []
@@ -980,8 +981,11 @@ def examples(
 
 
 def save_frame(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write the canonical frame as UTF-8 CSV with a header row, atomically (pyarrow's writer: every value
-    quoted, CRLF line ends; ~20x faster than `DataFrame.to_csv`)."""
+    """Write the canonical frame as UTF-8 CSV with a header row, atomically.
+
+    Uses pyarrow's CSV writer (every value quoted, CRLF line ends), which is far faster than
+    `DataFrame.to_csv` on large tables; `load_frame` and any CSV reader read it back exactly.
+    """
     import pyarrow.csv as pacsv
 
     _require_columns(frame, CANONICAL_COLUMNS)
