@@ -18,6 +18,7 @@ from engine.errors import WorkbenchError
 
 def build_parser() -> argparse.ArgumentParser:
     from engine.cli import commands_doctor as doctor_cmds
+    from engine.cli import commands_models as models_cmds
     from engine.cli import commands_project as project_cmds
     from engine.cli import commands_runs as run_cmds
 
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (project_cmds, run_cmds, doctor_cmds):
+    for module in (project_cmds, run_cmds, doctor_cmds, models_cmds):
         module.register(sub)
     return parser
 
@@ -89,8 +90,9 @@ def _configure_logging(debug: bool) -> None:
     handlers.append(console)
     logging.basicConfig(level=logging.INFO, handlers=handlers,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("LiteLLM", "litellm", "httpx", "optuna"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Optimizers log every trial at INFO; the CLI prints its own trial lines instead.
+    for noisy in ("LiteLLM", "litellm", "httpx", "optuna", "dspy"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 if __name__ == "__main__":

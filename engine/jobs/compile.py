@@ -124,6 +124,10 @@ class CompileJob:
         except RunStopped as stop:
             status = stop.status
             error = meter.stop_reason if status == "stopped_by_budget" else "cancelled by the user"
+            if candidate_state is None and meter.best_state is not None:
+                # Stopped mid-search: keep the best candidate the optimizer had scored on validation.
+                candidate_state = meter.best_state
+                error += f"; kept the best candidate so far (validation {meter.best_score:.3f})"
         except WorkbenchError as exc:
             status, error = "failed", str(exc)
         except Exception as exc:  # a bug or a provider failure: keep the record, log the detail
@@ -168,6 +172,7 @@ class CompileJob:
         )
         self.sink(StageStarted("compile", len(train)))
         meter.track_root_calls("compile", len(train))
+        meter.name_splits({"train": len(train), "validation": len(val)})
         # MIPROv2 and SIMBA copy dspy.settings.lm in __init__: build inside the context.
         optimizer, compile_kwargs = prepared.info.build(prepared.params, context)
         kwargs = {"trainset": train, **compile_kwargs}

@@ -44,7 +44,7 @@ class TrialFinished:
     index: int
     score: float
     best_so_far: float
-    kind: str = "full"  # "full" or "minibatch"
+    kind: str = "validation"  # the set it was scored on: "validation", "train" or "minibatch"
     detail: dict = field(default_factory=dict)
 
 

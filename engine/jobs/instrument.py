@@ -39,6 +39,8 @@ class RunMeter:
         self.stop_reason: str | None = None
         self.trials: list[TrialFinished] = []
         self.best_score: float | None = None
+        self.best_state: dict | None = None  # the best validation-scored candidate, kept for a stop
+        self.split_sizes: dict[int, str] = {}
         self.root_calls = 0
         self.progress_stage: str | None = None
         self.progress_total = 0
@@ -111,10 +113,25 @@ class RunMeter:
                              self.progress_total)
         self.sink(event)
 
-    def trial_finished(self, score: float, kind: str) -> None:
+    def name_splits(self, sizes: dict[str, int]) -> None:
+        """Tell trials apart by the set they were scored on: {"validation": 60, "train": 150}."""
+        self.split_sizes = {n: split for split, n in sizes.items()}
+
+    def trial_kind(self, devset_size: int | None) -> str:
+        return self.split_sizes.get(devset_size, "minibatch") if devset_size is not None else "minibatch"
+
+    def trial_finished(self, score: float, kind: str, program=None) -> None:
+        """An optimizer scored a candidate. Validation-scored ones compete for best-so-far."""
         with self._lock:
-            if kind == "full":
-                self.best_score = score if self.best_score is None else max(self.best_score, score)
+            improved = kind == "validation" and (self.best_score is None or score > self.best_score)
+            if improved:
+                self.best_score = score
+        if improved and program is not None:
+            state = program.dump_state()  # outside the lock: a deep copy of demos and instructions
+            with self._lock:
+                if self.best_score == score:
+                    self.best_state = state
+        with self._lock:
             best = self.best_score if self.best_score is not None else score
             event = TrialFinished(index=len(self.trials) + 1, score=score, best_so_far=best, kind=kind)
             self.trials.append(event)
@@ -151,12 +168,15 @@ class _MeterCallback(BaseCallback):
             self._meter.root_call_started()
 
     def on_evaluate_start(self, call_id, instance, inputs):
-        metadata = (inputs.get("callback_metadata") if isinstance(inputs, dict) else None) or {}
-        kind = "minibatch" if metadata.get("metric_key") == "eval_minibatch" else "full"
-        self._evaluations[call_id] = kind
+        inputs = inputs if isinstance(inputs, dict) else {}
+        devset = inputs.get("devset") if inputs.get("devset") is not None else getattr(instance, "devset", None)
+        metadata = inputs.get("callback_metadata") or {}
+        kind = "minibatch" if metadata.get("metric_key") == "eval_minibatch" else \
+            self._meter.trial_kind(len(devset) if devset is not None else None)
+        self._evaluations[call_id] = (kind, inputs.get("program"))
 
     def on_evaluate_end(self, call_id, outputs, exception=None):
-        kind = self._evaluations.pop(call_id, "full")
+        kind, program = self._evaluations.pop(call_id, ("minibatch", None))
         if exception is not None or outputs is None:
             return
         score = getattr(outputs, "score", outputs)
@@ -165,4 +185,4 @@ class _MeterCallback(BaseCallback):
         except (TypeError, ValueError):
             return
         # dspy.Evaluate reports percentages (0-100); trials are shown in [0, 1] like every score.
-        self._meter.trial_finished(value / 100.0, kind)
+        self._meter.trial_finished(value / 100.0, kind, program)

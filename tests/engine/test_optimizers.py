@@ -1,0 +1,82 @@
+"""Every optimizer in the catalogue, through the real compile job, with a scripted LM."""
+
+import pytest
+
+from engine import optimizers
+from engine.jobs.compile import CompileJob, CompileSettings
+from engine.jobs.control import Budget, CancelToken
+from engine.jobs.events import TrialFinished
+
+# Answers every signature the optimizers use (task, instruction proposers, reflection) can parse.
+ANSWER = {
+    "urgency": "medium", "reasoning": "r", "proposed_instruction": "Classify the ticket's urgency.",
+    "proposed_prefix_for_output_field": "Urgency:", "summary": "s", "observations": "o",
+    "program_description": "d", "module_description": "m", "improved_instruction": "Classify carefully.",
+    "new_instruction": "```Classify carefully.```", "discussion": "x", "module_advice": {"triage": "care"},
+    "shortened_instruction": "Classify.",
+}
+
+SMALL = {
+    "labeled-fewshot": {"k": 2},
+    "bootstrap-fewshot": {"max_bootstrapped_demos": 1, "max_labeled_demos": 1},
+    "bootstrap-rs": {"num_candidate_programs": 2},
+    "copro": {"breadth": 2, "depth": 1},
+    "miprov2": {"auto": "none", "num_candidates": 2, "num_trials": 3, "minibatch": False},
+    "simba": {"bsize": 4, "num_candidates": 2, "max_steps": 1},
+    "gepa": {"reflection_model": "embedded", "max_metric_calls": 30},
+}
+
+
+def test_the_catalogue_has_every_optimizer_under_its_cli_name():
+    assert list(optimizers.CATALOGUE) == ["labeled-fewshot", "bootstrap-fewshot", "bootstrap-rs", "copro",
+                                          "miprov2", "simba", "gepa"]
+    assert optimizers.get("MIPROv2").key == "miprov2"
+
+
+@pytest.mark.parametrize("key", list(SMALL))
+def test_small_settings_validate_and_every_param_has_help(key):
+    params = optimizers.validate(key, SMALL[key], profiles={"embedded": None})
+    assert all(p.help for p in optimizers.get(key).params)
+    assert set(params) == {p.name for p in optimizers.get(key).params}
+
+
+@pytest.mark.parametrize("key", list(SMALL))
+def test_each_optimizer_compiles_through_the_job(sample_project, scripted_connect, key):
+    scripted_connect(rules={"refund": {**ANSWER, "urgency": "low"}}, default=ANSWER)
+    events = []
+    record = CompileJob(sample_project, CompileSettings(key, SMALL[key], limit=8), sink=events.append).run()
+    assert record.status == "succeeded", record.error
+    assert set(record.scores) == {"validation", "test"}
+    assert record.program_state is not None
+    if key in ("bootstrap-rs", "miprov2"):
+        trials = [e for e in events if isinstance(e, TrialFinished)]
+        assert any(t.kind == "validation" for t in trials)
+        assert len(sample_project.store.trials(record.run_id)) == len(trials)
+
+
+def test_cancel_during_a_search_keeps_the_best_candidate_so_far(sample_project, scripted_connect):
+    scripted_connect(default=ANSWER)
+    cancel = CancelToken()
+    seen = []
+
+    def sink(event):
+        if isinstance(event, TrialFinished) and event.kind == "validation":
+            seen.append(event)
+            if len(seen) == 2:
+                cancel.cancel()
+
+    record = CompileJob(sample_project, CompileSettings("bootstrap-rs", {"num_candidate_programs": 6}, limit=8),
+                        sink=sink, cancel=cancel).run()
+    assert record.status == "cancelled"
+    assert "kept the best candidate so far" in record.error
+    assert sample_project.store.get_run(record.run_id).program_state is not None
+    assert len(sample_project.store.trials(record.run_id)) >= 2
+
+
+def test_budget_stop_overshoots_by_at_most_the_calls_in_flight(sample_project, scripted_connect):
+    scripted_connect(default=ANSWER)
+    record = CompileJob(sample_project, CompileSettings("miprov2", SMALL["miprov2"], limit=8,
+                                                        budget=Budget(max_calls=25))).run()
+    assert record.status == "stopped_by_budget"
+    # one thread per the embedded profile: nothing else was in flight when the cap was reached
+    assert record.lm_calls == 25 and record.events_summary["logical_lm_calls"] == 25
