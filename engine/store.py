@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -145,6 +146,23 @@ _RUN_FIELDS = frozenset(RunRecord.model_fields)
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def run_owner() -> dict:
+    """Who is running a run: stored on a running record so another process can tell it is alive."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _owner_alive(owner: dict | None) -> bool:
+    if not owner or owner.get("host") != socket.gethostname():
+        return False  # unknown or another machine: a run found `running` on open was interrupted
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except (ProcessLookupError, ValueError, TypeError, KeyError):
+        return False
+    except PermissionError:
+        return True  # the process exists but belongs to someone else
+    return True
 
 
 # ------------------------------------------------------------------------------------ migrations
@@ -310,14 +328,16 @@ class RunStore:
             )
 
     def _mark_interrupted(self) -> list[str]:
+        """Mark runs still `running` whose process is gone; a live compile elsewhere is left alone."""
         with self._write() as conn:
             ids = [
                 row["run_id"]
                 for row in conn.execute(
-                    "SELECT run_id FROM runs WHERE status = 'running' ORDER BY created_at, run_id"
+                    "SELECT run_id, data FROM runs WHERE status = 'running' ORDER BY created_at, run_id"
                 )
+                if not _owner_alive(json.loads(row["data"]).get("events_summary", {}).get("owner"))
             ]
-            conn.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+            conn.executemany("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", [(i,) for i in ids])
         return ids
 
     # -- helpers

@@ -189,7 +189,7 @@ class CompileJob:
     # -- what gets recorded --------------------------------------------------------------------
 
     def _new_record(self, prepared: PreparedCompile):
-        from engine.store import RunRecord
+        from engine.store import RunRecord, run_owner
 
         conn, project, settings = prepared.connected, self.project, self.settings
         return RunRecord(
@@ -211,6 +211,7 @@ class CompileJob:
             metric=prepared.metric_spec.model_dump(mode="json"),
             split_hashes=prepared.split_hashes,
             library_versions=library_versions(),
+            events_summary={"owner": run_owner()},
         )
 
     def _save_evaluation(self, which: str, result: Evaluation) -> None:

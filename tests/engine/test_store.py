@@ -483,3 +483,18 @@ def test_a_file_from_a_newer_schema_is_refused_with_advice_to_upgrade(tmp_path):
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT status FROM runs").fetchone()[0] == "running"  # not marked interrupted
     conn.close()
+
+
+def test_a_run_whose_process_is_alive_is_not_marked_interrupted(tmp_path):
+    import os
+    import socket
+
+    from engine.store import RunStore, run_owner
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    store.create_run(make_run("r-alive", events_summary={"owner": run_owner()}))
+    store.create_run(make_run("r-dead", events_summary={"owner": {"pid": 2**22 + 12345, "host": socket.gethostname()}}))
+    reopened = RunStore(tmp_path / "runs.sqlite", mark_interrupted=True)
+    assert reopened.interrupted_on_open == ["r-dead"]
+    assert reopened.get_run("r-alive").status == "running"
+    assert os.getpid() == run_owner()["pid"]
