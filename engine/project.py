@@ -141,7 +141,14 @@ class Project:
 
     @property
     def profiles(self) -> dict[str, ModelProfile]:
-        return profiles_from_toml(self.config.models)
+        """`embedded`, the user's own profiles (models.toml) and this project's `[models.NAME]`.
+
+        The project wins a name clash: what a project's compile means must not depend on whose
+        laptop runs it (engine.lms.profiles).
+        """
+        from engine.lms.profiles import merged_profiles
+
+        return merged_profiles(self.config.models, project_file=str(self.root / PROJECT_FILE))
 
     def profile(self, name: str) -> ModelProfile:
         from engine.errors import ModelError
@@ -149,7 +156,8 @@ class Project:
         profiles = self.profiles
         if name not in profiles:
             raise ModelError(
-                f"there is no model profile named {name!r}; this project has: {', '.join(profiles)}"
+                f"there is no model profile named {name!r}; this project has: {', '.join(profiles)} "
+                f"(add one with `dspy-workbench models add {name} --provider ... --model ...`)"
             )
         return profiles[name]
 
