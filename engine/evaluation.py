@@ -104,12 +104,16 @@ def evaluate(program, examples, metric_spec, *, split: str, stage: str | None = 
 def _score_one(program, example, metric_spec, metrics) -> ExampleResult:
     from dspy.utils.exceptions import AdapterParseError
 
+    from engine.errors import ModelError
+
     example_id = getattr(example, "example_id", "") or ""
     slices = list(getattr(example, "slices", []) or [])
     try:
         prediction = program(**example.inputs())
     except AdapterParseError:
         return ExampleResult(example_id, slices, 0.0, None, error="parse")
+    except ModelError:
+        raise  # the model is unreachable or failing: the run fails with the reason, not zero scores
     except Exception as exc:  # a failing example scores 0 and is counted; the run goes on
         return ExampleResult(example_id, slices, 0.0, None, error=f"{type(exc).__name__}: {exc}")
     values = {k: prediction[k] for k in prediction.keys()}

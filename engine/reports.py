@@ -26,7 +26,8 @@ def run_report(project, record) -> dict:
         "scores": _numbers(record.scores),
         "evaluations": evaluations,
         "gates": gates,
-        "warnings": _warnings(evaluations),
+        "warnings": _warnings(evaluations) + ([record.events_summary["revision_changed"]]
+                                              if record.events_summary.get("revision_changed") else []),
         "lm_calls": record.lm_calls,
         "cached_calls": record.cached_calls,
         "tokens": {"prompt": int(record.tokens.get("prompt", 0)),

@@ -76,18 +76,23 @@ def run_cancellable(work, cancel: CancelToken, stream=None):
     """Run `work()` in a worker thread; the first Ctrl-C cancels it, a second one exits at once."""
     stream = stream or sys.stderr
     outcome: dict = {}
+    done = threading.Event()
 
     def target():
         try:
             outcome["value"] = work()
         except BaseException as exc:  # handed back to the main thread below
             outcome["error"] = exc
+        finally:
+            done.set()
 
     worker = threading.Thread(target=target, name="dspy-workbench-job", daemon=True)
     worker.start()
-    while worker.is_alive():
+    # Wait on our own Event: a Ctrl-C inside Thread.join() can leave the thread looking finished
+    # while it still runs (CPython 3.11), which would return before the job has ended.
+    while not done.is_set():
         try:
-            worker.join(0.2)
+            done.wait(0.2)
         except KeyboardInterrupt:
             if cancel.cancelled:
                 stream.write("\nstopping now; work after the last finished step is lost\n")

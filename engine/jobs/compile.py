@@ -104,6 +104,9 @@ class CompileJob:
         conn = prepared.connected
         log_handler = _EventLogHandler(self.sink)
         logging.getLogger("dspy").addHandler(log_handler)
+        from engine.lms.revision_watch import RevisionWatch
+
+        watch = RevisionWatch(conn)
         try:
             with dspy.context(lm=conn.lm, adapter=conn.adapter), meter.context():
                 baseline = build_program(project.program)
@@ -135,6 +138,12 @@ class CompileJob:
             log.error("compile %s failed:\n%s", record.run_id, traceback.format_exc())
         finally:
             logging.getLogger("dspy").removeHandler(log_handler)
+        summary = self._summary(meter, stages_done)
+        revision_change = _revision_change(watch)
+        if revision_change:
+            # A model re-pulled or an alias moved mid-run: the scores mix two models. Say so.
+            summary["revision_changed"] = revision_change
+            self.sink(LogLine(revision_change, "warning"))
         finished = store.update_run(
             record.run_id,
             status=status,
@@ -145,7 +154,7 @@ class CompileJob:
             cached_calls=meter.cached_calls,
             tokens=meter.tokens,
             elapsed_s=round(meter.elapsed_s, 3),
-            events_summary=self._summary(meter, stages_done),
+            events_summary=summary,
             **({"program_state": candidate_state} if candidate_state is not None else {}),
         )
         for trial in meter.trials:
@@ -245,6 +254,14 @@ class CompileJob:
             "best_trial_score": meter.best_score,
             "logical_lm_calls": meter.logical_calls,
         }
+
+
+def _revision_change(watch) -> str | None:
+    try:
+        return watch.changed()
+    except Exception as exc:  # the server may be gone by now; the run's own outcome says so
+        log.warning("could not re-check the model revision: %s", exc)
+        return None
 
 
 def _trial_record(run_id: str, trial):

@@ -107,3 +107,26 @@ def test_compile_with_a_stopped_server_exits_2_before_writing_a_run(capsys, proj
     err = capsys.readouterr().err
     assert code == 2 and err == f"error: Ollama is not reachable at {url}; start it with `ollama serve`\n"
     assert project.store.list_runs() == []
+
+
+def test_a_server_that_starts_failing_mid_evaluation_fails_the_run_and_keeps_finished_work(
+        capsys, project, fast_backoff):
+    from engine.jobs.compile import CompileJob, CompileSettings
+    from engine.jobs.events import Progress
+
+    with FakeOpenAI() as server:
+        project.config.models["local"] = {"provider": "openai-compatible", "model": "gpt-4o-mini",
+                                          "base_url": server.url}
+        project.save()
+
+        def sink(event):
+            if isinstance(event, Progress) and event.stage == "evaluate baseline on validation" and event.done == 2:
+                server.fail("500", count=1000)  # the server breaks down and stays down
+
+        record = CompileJob(project, CompileSettings("labeled-fewshot", {"k": 2}, profile="local", limit=4),
+                            sink=sink).run()
+    assert record.status == "failed"
+    assert "500" in record.error or "server" in record.error.lower()
+    assert record.scores["validation"]["candidate"] is not None  # finished before the failure: kept
+    assert "baseline" not in record.scores.get("validation", {})
+    assert project.store.get_run(record.run_id).program_state is not None
