@@ -277,19 +277,23 @@ def _now() -> str:
     return utc_now()
 
 
-_active_cache_dir: str | None = None
+_active_cache: tuple[str, object] | None = None  # (folder, the dspy.cache object made for it)
 
 
 def _use_project_cache(project: Project) -> None:
-    """DSPy's cache is one object per process: point it at this project's folder."""
-    global _active_cache_dir
+    """DSPy's cache is one object per process: point it at this project's folder.
+
+    Checked against the object DSPy actually holds, so a cache someone else configured in this
+    process (a script, a test) is never mistaken for the project's.
+    """
+    global _active_cache
     import dspy
 
     folder = str(project.lm_cache_dir)
-    if _active_cache_dir != folder:
+    if _active_cache is None or _active_cache[0] != folder or dspy.cache is not _active_cache[1]:
         project.lm_cache_dir.mkdir(parents=True, exist_ok=True)
         dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=folder)
-        _active_cache_dir = folder
+        _active_cache = (folder, dspy.cache)
 
 
 def library_versions() -> dict[str, str]:

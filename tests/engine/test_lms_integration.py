@@ -31,7 +31,7 @@ def project(tmp_path):
         vars(dspy).pop("cache", None)
     else:
         dspy.cache = previous
-    compile_module._active_cache_dir = None
+    compile_module._active_cache = None
 
 
 def _compile(capsys, project, profile: str) -> dict:

@@ -36,7 +36,7 @@ def restore_dspy_cache():
         vars(dspy).pop("cache", None)
     else:
         dspy.cache = previous
-    compile_module._active_cache_dir = None
+    compile_module._active_cache = None
 
 
 def _files_holding(needle: str, folders: list[Path]) -> list[Path]:

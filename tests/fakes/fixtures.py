@@ -73,4 +73,4 @@ def lm_cache():
         dspy.cache = previous
     from engine.jobs import compile as compile_module
 
-    compile_module._active_cache_dir = None
+    compile_module._active_cache = None
