@@ -1,0 +1,1 @@
+"""Dialogs: importing a data file, creating a project, auto-splitting."""

@@ -1,0 +1,132 @@
+"""Render the main window on the sample project to PNG files: `python -m desktop.screenshots OUT_DIR`.
+
+One image per pane at 1280x800 (start.png, dataset.png, program.png, ...), plus the Dataset pane
+with a leak (dataset-leakage.png), the import dialog (import-dialog.png) and the Dataset pane in
+dark mode (dataset-dark.png). Runs offscreen in throw-away folders: the user's settings, projects
+and logs are never touched. Used for the docs and to eyeball layout changes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIZE = (1280, 800)
+
+
+def _wait(app, condition, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _settle(app, window) -> None:
+    """Let background work (renders, checks) finish and the layout settle before grabbing."""
+    _wait(app, lambda: not any(p.is_busy() for p in window.panes))
+    for _ in range(5):
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def _grab(app, window, path: Path) -> Path:
+    _settle(app, window)
+    window.grab().save(str(path))
+    print(path)
+    return path
+
+
+def _make_leak(window) -> None:
+    from desktop.dataset_commands import EditCell, push
+
+    session = window.session
+    frame = session.project.frame
+    ids = frame["id"].tolist()
+    first, second = ids.index("refund-001"), ids.index("refund-010")
+    if frame["split"].iat[first] == frame["split"].iat[second]:
+        second = next(i for i in range(len(ids)) if frame["split"].iat[i] != frame["split"].iat[first])
+    for field in session.project.program.input_names:
+        push(session, EditCell(session, second, field, frame[field].iat[first]))
+
+
+def render(out_dir: str | Path, *, dark: bool = False) -> list[Path]:
+    """Write the screenshots to `out_dir`; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="dspy-workbench-shots-"))
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["DSPY_WORKBENCH_HOME"] = str(scratch / "home")
+    if dark:
+        os.environ["DSPY_WORKBENCH_THEME"] = "dark"
+
+    from PySide6.QtCore import QSettings
+
+    for kind in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(kind, QSettings.Scope.UserScope, str(scratch / "settings"))
+
+    from desktop import app as desktop_app
+    from desktop.main_window import MainWindow
+    from engine.project import Project
+
+    application = desktop_app.make_application()
+    suffix = "-dark" if dark else ""
+    written = []
+
+    window = MainWindow()
+    window.resize(*SIZE)
+    window.show()
+    written.append(_grab(application, window, out / f"start-empty{suffix}.png"))
+
+    project = Project.create(scratch / "projects" / "support-triage", sample="support-triage")
+    window.open_project(project.root)
+    _wait(application, lambda: window.session.is_open)
+    window.resize(*SIZE)
+    for pane in window.panes:
+        window.show_pane(pane.title)
+        written.append(_grab(application, window, out / f"{pane.title.lower()}{suffix}.png"))
+
+    window.show_pane("Dataset")
+    _make_leak(window)
+    _wait(application, lambda: bool(window.session.leaks))
+    written.append(_grab(application, window, out / f"dataset-leakage{suffix}.png"))
+    window.pane("Dataset").show_leak_rows()
+    written.append(_grab(application, window, out / f"dataset-leak-rows{suffix}.png"))
+    window.session.undo_stack.undo()
+    window.session.undo_stack.undo()
+    window.pane("Dataset").clear_filter()
+
+    csv = scratch / "new-tickets.csv"
+    csv.write_text("ticket id,Ticket_Text,policy_context,urgency,split,tags\n"
+                   "t-1,My parcel is a week late,Late Delivery Policy: ...,medium,train,late_delivery\n"
+                   "t-2,Someone used my card,Fraud Policy: ...,high,test,account\n"
+                   "t-3,How do I change my email?,Account Policy: ...,low,,account\n", encoding="utf-8")
+    dialog = window.pane("Dataset").import_file(str(csv))
+    _wait(application, lambda: dialog.raw is not None)
+    dialog.resize(820, 620)
+    _settle(application, window)
+    dialog.grab().save(str(out / f"import-dialog{suffix}.png"))
+    written.append(out / f"import-dialog{suffix}.png")
+    print(written[-1])
+    dialog.reject()
+
+    window.close()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: python -m desktop.screenshots OUT_DIR [--dark]")
+        return 2
+    render(args[0], dark="--dark" in args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Read-only questions about the example table that a view asks often: which rows match a filter,
+in which order, and which rows leak between splits.
+
+All vectorised (pandas / pyarrow.compute) so a 1,000,000-row table answers in well under a second.
+Row answers are 0-based positions in the frame (NumPy int arrays); None means "every row, in
+frame order", so a view without a filter needs no index array at all.
+
+Leakage checks are split in two so that re-splitting does not redo the expensive part:
+`input_keys` normalises and encodes the input fields once (about 1 s per million rows), and
+`find_leaks_with_keys` re-uses those keys after any split change (tens of milliseconds). Together
+they give exactly `engine.datasets.find_leaks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine import datasets
+from engine.datasets import Leak
+
+__all__ = ["describe_leak", "filter_rows", "find_leaks_with_keys", "input_keys", "slice_tags", "sort_rows"]
+
+NO_SLICE = ""  # `filter_rows(slice_tag=NO_SLICE)`: rows without any slice tag
+
+
+def _arrow(values: pd.Series) -> pa.Array:
+    """The column as one Arrow string array (no copy for the table's Arrow-backed `str` columns)."""
+    array = pa.array(values.array) if isinstance(values.dtype, pd.StringDtype) else pa.array(values.astype(str))
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return pc.fill_null(array, "") if array.null_count else array
+
+
+def _slice_mask(cells: pd.Series, tag: str) -> np.ndarray:
+    codes, uniques = pd.factorize(cells)  # few distinct slice cells: test each once
+    if tag == NO_SLICE:
+        hit = np.array([cell == "" for cell in uniques], dtype=bool)
+    else:
+        hit = np.array([tag in cell.split(";") for cell in uniques], dtype=bool)
+    return hit[codes] if len(uniques) else np.zeros(len(cells), dtype=bool)
+
+
+def filter_rows(
+    frame: pd.DataFrame,
+    *,
+    text: str = "",
+    split: str | None = None,
+    slice_tag: str | None = None,
+    rows: Sequence[int] | np.ndarray | None = None,
+    columns: Sequence[str] | None = None,
+) -> np.ndarray | None:
+    """Positions of the rows that match every given condition, ascending; None when nothing filters.
+
+    text       case-insensitive substring of any of `columns` (default: every column)
+    split      "train", "validation", "test", or "" for unassigned rows
+    slice_tag  rows carrying this slice tag, or NO_SLICE ("") for rows without any tag
+    rows       only these positions (e.g. the rows of a leak)
+    """
+    text = text.strip()
+    if not text and split is None and slice_tag is None and rows is None:
+        return None
+    mask = np.ones(len(frame), dtype=bool)
+    if rows is not None:
+        mask[:] = False
+        mask[np.asarray(rows, dtype=np.intp)] = True
+    if split is not None:
+        mask &= (frame["split"] == split).to_numpy(dtype=bool)
+    if slice_tag is not None:
+        mask &= _slice_mask(frame["slices"], slice_tag)
+    if text:
+        found = np.zeros(len(frame), dtype=bool)
+        for column in columns or frame.columns:
+            hits = pc.match_substring(_arrow(frame[column]), text, ignore_case=True)
+            found |= hits.to_numpy(zero_copy_only=False)
+        mask &= found
+    return np.flatnonzero(mask)
+
+
+def sort_rows(frame: pd.DataFrame, column: str, *, descending: bool = False,
+              rows: np.ndarray | None = None) -> np.ndarray:
+    """`rows` (default: all) ordered by `column`'s text; stable, so equal values keep frame order."""
+    values = _arrow(frame[column])
+    if rows is not None:
+        values = values.take(pa.array(rows, type=pa.int64()))
+    order = pc.array_sort_indices(values, order="descending" if descending else "ascending")
+    order = order.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    return order if rows is None else np.asarray(rows, dtype=np.intp)[order]
+
+
+def slice_tags(frame: pd.DataFrame) -> list[str]:
+    """Every slice tag used in the table, sorted."""
+    uniques = pd.unique(frame["slices"])
+    return sorted({tag for cell in uniques for tag in str(cell).split(";") if tag})
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Leakage
+
+
+def input_keys(frame: pd.DataFrame, input_fields: Sequence[str]) -> np.ndarray | None:
+    """One integer per row: rows with equal keys have the same normalised inputs (all fields together).
+
+    Normalisation is `engine.datasets.normalize_text`, so keys agree with `datasets.find_leaks`.
+    None when the program has no input fields (then only ids can leak).
+    """
+    if not input_fields:
+        return None
+    parts = [_arrow(datasets.normalize_text(frame[field])) for field in input_fields]
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, pa.scalar("\x1f", parts[0].type))
+    return pc.dictionary_encode(joined).indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def _cross_split_groups(keys: np.ndarray, split_codes: np.ndarray) -> list[np.ndarray]:
+    """Index groups (into `keys`) of equal keys that span more than one split code; rows ascending."""
+    if not len(keys):
+        return []
+    pairs = pd.unique(keys * 4 + split_codes)
+    splits_per_key = np.bincount(pairs // 4, minlength=int(keys.max()) + 1)
+    hits = np.flatnonzero(splits_per_key[keys] > 1)
+    if not len(hits):
+        return []
+    hits = hits[np.argsort(keys[hits], kind="stable")]
+    return np.split(hits, np.flatnonzero(np.diff(keys[hits])) + 1)
+
+
+def find_leaks_with_keys(frame: pd.DataFrame, keys: np.ndarray | None) -> list[Leak]:
+    """`datasets.find_leaks(frame, input_fields)`, given `keys = input_keys(frame, input_fields)`.
+
+    The keys depend only on the input fields, so they stay valid while splits, slices and outputs
+    change; recompute them after rows or input cells change.
+    """
+    split = frame["split"]
+    rows = np.flatnonzero((split != datasets.UNASSIGNED).to_numpy(dtype=bool))
+    if len(rows) < 2:
+        return []
+    split_codes = pd.factorize(split.iloc[rows])[0].astype(np.int64)
+    groups: list[tuple[str, np.ndarray]] = []
+    ids = frame["id"].iloc[rows]
+    repeated = np.flatnonzero(ids.duplicated(keep=False).to_numpy(dtype=bool))
+    if len(repeated):
+        id_keys = pd.factorize(ids.iloc[repeated])[0].astype(np.int64)
+        groups += [("id", rows[repeated[g]]) for g in _cross_split_groups(id_keys, split_codes[repeated])]
+    if keys is not None:
+        groups += [("inputs", rows[g]) for g in _cross_split_groups(np.asarray(keys)[rows], split_codes)]
+    if not groups:
+        return []
+    positions = np.concatenate([g for _, g in groups])
+    all_ids = frame["id"].iloc[positions].tolist()
+    all_splits = split.iloc[positions].tolist()
+    leaks, start = [], 0
+    for kind, group in groups:
+        end = start + len(group)
+        leaks.append(Leak(kind, tuple(all_ids[start:end]), tuple(all_splits[start:end]), tuple(group.tolist())))
+        start = end
+    return sorted(leaks, key=lambda leak: (leak.rows[0], leak.kind))
+
+
+def describe_leak(leak: Leak) -> str:
+    """One line for people: "refund-001 (train) and refund-101 (test) have the same inputs"."""
+    if leak.kind == "id":
+        places = list(dict.fromkeys(leak.splits))
+        return f"id {leak.ids[0]} is in both {_and(places)}"
+    return f"{_and([f'{i} ({s})' for i, s in zip(leak.ids, leak.splits, strict=True)])} have the same inputs"
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
