@@ -1,7 +1,8 @@
 """Render the main window on the sample project to PNG files: `python -m desktop.screenshots OUT_DIR`.
 
-One image per pane at 1280x800 (start.png, dataset.png, program.png, ...), plus the Dataset pane
-with a leak (dataset-leakage.png), the import dialog (import-dialog.png) and the Dataset pane in
+One image per pane at 1280x800 (start.png, dataset.png, program.png, ...), after a real compile on
+the embedded model so Runs and Review show real figures (`--no-runs` skips it), a MIPROv2 run
+mid-search (runs-miprov2-live.png), the Dataset pane with a leak (dataset-leakage.png), the import dialog (import-dialog.png) and the Dataset pane in
 dark mode (dataset-dark.png). Runs offscreen in throw-away folders: the user's settings, projects
 and logs are never touched. Used for the docs and to eyeball layout changes.
 """
@@ -55,7 +56,42 @@ def _make_leak(window) -> None:
         push(session, EditCell(session, second, field, frame[field].iat[first]))
 
 
-def render(out_dir: str | Path, *, dark: bool = False) -> list[Path]:
+def _real_runs(app, window, out: Path, suffix: str) -> list[Path]:
+    """Compile on the real embedded model so Runs and Review show real figures.
+
+    A small BootstrapFewShot run goes to the end (the Runs history and the Review pane show it);
+    then a MIPROv2 run is grabbed mid-search, with its trials and score chart, and cancelled.
+    """
+    from PySide6.QtWidgets import QTabWidget
+
+    runs, review = window.pane("Runs"), window.pane("Review")
+    window.show_pane("Runs")
+    runs.select_optimizer("bootstrap-fewshot")
+    runs.limit_spin.setValue(12)
+    runs.start_compile()
+    _wait(app, lambda: not runs.is_busy(), timeout_s=1800)
+    run_id = window.session.project.store.list_runs()[0].run_id
+    review.show_run(run_id)
+
+    runs.select_optimizer("miprov2")
+    for name, value in (("auto", "none"), ("num_candidates", 2), ("num_trials", 8), ("minibatch", False),
+                        ("max_bootstrapped_demos", 1), ("max_labeled_demos", 1)):
+        runs.set_param(name, value)
+    runs.limit_spin.setValue(8)
+    runs.start_compile()
+    _wait(app, lambda: runs.trials_table.rowCount() >= 3, timeout_s=1800)
+    tabs = runs.findChild(QTabWidget)
+    tabs.setCurrentIndex(1)
+    shot = out / f"runs-miprov2-live{suffix}.png"
+    window.grab().save(str(shot))
+    print(shot)
+    runs.cancel_compile()
+    _wait(app, lambda: not runs.is_busy(), timeout_s=120)
+    tabs.setCurrentIndex(0)
+    return [shot]
+
+
+def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True) -> list[Path]:
     """Write the screenshots to `out_dir`; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,6 +123,8 @@ def render(out_dir: str | Path, *, dark: bool = False) -> list[Path]:
     window.open_project(project.root)
     _wait(application, lambda: window.session.is_open)
     window.resize(*SIZE)
+    if with_runs:
+        written += _real_runs(application, window, out, suffix)
     for pane in window.panes:
         window.show_pane(pane.title)
         written.append(_grab(application, window, out / f"{pane.title.lower()}{suffix}.png"))
@@ -122,9 +160,9 @@ def render(out_dir: str | Path, *, dark: bool = False) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print("usage: python -m desktop.screenshots OUT_DIR [--dark]")
+        print("usage: python -m desktop.screenshots OUT_DIR [--dark] [--no-runs]")
         return 2
-    render(args[0], dark="--dark" in args)
+    render(args[0], dark="--dark" in args, with_runs="--no-runs" not in args)
     return 0
 
 

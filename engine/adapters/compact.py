@@ -30,18 +30,22 @@ from dspy.adapters.utils import parse_value
 from dspy.utils.exceptions import AdapterParseError
 
 FORMAT_NAME = "compact"
-# ChainOfThought's own field: bounded so a small model cannot ramble past max_tokens mid-JSON.
-REASONING_MAX_CHARS = 400
+# Free-text answers are bounded in the schema so that a model which rambles (small ones repeat
+# themselves) still closes the JSON before max_tokens: the grammar makes it stop in time.
+CHARS_PER_TOKEN = 2  # conservative: most text runs 3-4 characters a token
+REASONING_MAX_CHARS = 400  # ChainOfThought's own field, kept short whatever the budget
 
 
 class CompactAdapter(dspy.Adapter):
     """Short system prompt, plain-line inputs, schema-constrained JSON answers."""
 
     def __call__(self, lm, lm_kwargs, signature, demos, inputs):
-        return super().__call__(lm, with_response_format(lm_kwargs, signature), signature, demos, inputs)
+        lm_kwargs = with_response_format(lm_kwargs, signature, _max_tokens(lm, lm_kwargs))
+        return super().__call__(lm, lm_kwargs, signature, demos, inputs)
 
     async def acall(self, lm, lm_kwargs, signature, demos, inputs):
-        return await super().acall(lm, with_response_format(lm_kwargs, signature), signature, demos, inputs)
+        lm_kwargs = with_response_format(lm_kwargs, signature, _max_tokens(lm, lm_kwargs))
+        return await super().acall(lm, lm_kwargs, signature, demos, inputs)
 
     def format(self, signature, demos, inputs) -> list[dict[str, Any]]:
         return [
@@ -143,9 +147,22 @@ def _value_text(value) -> str:
 
 # -- the answer's schema ----------------------------------------------------------------------------
 
-def output_schema(signature) -> dict[str, Any]:
-    """JSON schema for the output fields, in field order (llama.cpp generates keys in this order)."""
-    properties = {name: _schema_of(name, f.annotation) for name, f in signature.output_fields.items()}
+def _max_tokens(lm, lm_kwargs) -> int | None:
+    value = lm_kwargs.get("max_tokens") or (getattr(lm, "kwargs", None) or {}).get("max_tokens")
+    return int(value) if value else None
+
+
+def output_schema(signature, max_tokens: int | None = None) -> dict[str, Any]:
+    """JSON schema for the output fields, in field order (llama.cpp generates keys in this order).
+
+    With `max_tokens`, each free-text field gets a share of it as `maxLength`, so the whole
+    answer fits; without it, only ChainOfThought's reasoning is bounded.
+    """
+    text_fields = [n for n, f in signature.output_fields.items() if _is_free_text(f.annotation)]
+    share = None
+    if max_tokens and text_fields:
+        share = max(16, (max_tokens - 8 * len(signature.output_fields)) * CHARS_PER_TOKEN // len(text_fields))
+    properties = {name: _schema_of(name, f.annotation, share) for name, f in signature.output_fields.items()}
     return {
         "type": "object",
         "properties": properties,
@@ -154,7 +171,11 @@ def output_schema(signature) -> dict[str, Any]:
     }
 
 
-def _schema_of(name: str, annotation) -> dict[str, Any]:
+def _is_free_text(annotation) -> bool:
+    return annotation is str or annotation not in (int, float, bool) and typing.get_origin(annotation) not in (Literal, list)
+
+
+def _schema_of(name: str, annotation, max_chars: int | None = None) -> dict[str, Any]:
     if typing.get_origin(annotation) is Literal:
         return {"type": "string", "enum": [str(c) for c in typing.get_args(annotation)]}
     if typing.get_origin(annotation) is list:
@@ -166,13 +187,13 @@ def _schema_of(name: str, annotation) -> dict[str, Any]:
     if annotation is bool:
         return {"type": "boolean"}
     if name == "reasoning":
-        return {"type": "string", "maxLength": REASONING_MAX_CHARS}
-    return {"type": "string"}
+        return {"type": "string", "maxLength": min(REASONING_MAX_CHARS, max_chars or REASONING_MAX_CHARS)}
+    return {"type": "string", "maxLength": max_chars} if max_chars else {"type": "string"}
 
 
-def with_response_format(lm_kwargs: dict[str, Any], signature) -> dict[str, Any]:
+def with_response_format(lm_kwargs: dict[str, Any], signature, max_tokens: int | None = None) -> dict[str, Any]:
     """lm_kwargs plus the OpenAI-shaped JSON-schema response format for the signature's outputs."""
-    schema = {"name": "answer", "schema": output_schema(signature)}
+    schema = {"name": "answer", "schema": output_schema(signature, max_tokens)}
     return {**lm_kwargs, "response_format": {"type": "json_schema", "json_schema": schema}}
 
 

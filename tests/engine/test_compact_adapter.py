@@ -88,3 +88,21 @@ def test_chain_of_thought_reasoning_is_bounded_in_the_schema():
     schema = output_schema(cot.predict.signature)
     assert list(schema["properties"]) == ["reasoning", "urgency"]
     assert schema["properties"]["reasoning"]["maxLength"] > 0
+
+
+def test_free_text_fields_are_bounded_so_the_answer_fits_max_tokens():
+    sig = build_signature(stage_from_signature("q -> summary, label: Literal['a', 'b'], note"))
+    schema = output_schema(sig, max_tokens=256)
+    assert schema["properties"]["label"] == {"type": "string", "enum": ["a", "b"]}
+    budget = schema["properties"]["summary"]["maxLength"] + schema["properties"]["note"]["maxLength"]
+    assert 0 < budget <= 256 * 2
+    assert "maxLength" not in output_schema(sig)["properties"]["summary"]
+
+
+def test_the_call_bounds_text_by_the_lm_max_tokens():
+    sig = build_signature(stage_from_signature("q -> summary"))
+    lm = dspy.utils.DummyLM([{"summary": "short"}], adapter=dspy.JSONAdapter())
+    with dspy.context(lm=lm, adapter=CompactAdapter()):
+        dspy.Predict(sig)(q="x")
+    sent = lm.history[-1]["kwargs"]["response_format"]["json_schema"]["schema"]
+    assert sent["properties"]["summary"]["maxLength"] == (1000 - 8) * 2
