@@ -11,7 +11,11 @@ events arrive through the worker's EventBridge, throttled, and only update widge
 sets the run's cancel token: the engine stops at its next LM call and keeps what it finished.
 
 Past runs come from `project.store.list_runs()` (read on a background thread); double-clicking
-one emits `run_selected(run_id)` and opens it in the Review pane.
+one emits `run_selected(run_id)` and opens it in the Review pane. Selecting exactly two runs enables
+"Compare…": `engine.comparison.compare_runs` runs on a background thread and `CompareDialog` shows
+the result. "Clear LM cache (N MB)…" asks, then empties the project's LM cache
+(`engine.cache.clear_cache`) on a background thread; it is disabled while a compile runs, since
+the run writes into that cache.
 """
 
 from __future__ import annotations
@@ -243,6 +247,9 @@ class RunsPane(Pane):
         run_started(str)        a compile began writing its record (its run id)
         run_finished(object)    a compile ended: the RunRecord, or None when it failed early
         history_loaded()        the history table was (re)loaded
+        comparison_shown(object) the Compare dialog for two selected runs was opened
+        cache_size_known()      the LM cache size on the "Clear LM cache" button was measured
+        cache_cleared(int)      the LM cache was cleared (bytes freed)
     """
 
     title = "Runs"
@@ -251,6 +258,9 @@ class RunsPane(Pane):
     run_started = Signal(str)
     run_finished = Signal(object)
     history_loaded = Signal()
+    comparison_shown = Signal(object)
+    cache_size_known = Signal()
+    cache_cleared = Signal(int)
 
     def __init__(self, session, parent: QWidget | None = None):
         super().__init__(session, parent)
@@ -263,6 +273,8 @@ class RunsPane(Pane):
         self._revisions_seen: set[str] = set()
         self._workers = WorkerSet(self)
         self._valid = False
+        self.compare_dialog = None
+        self._cache_bytes: int | None = None
         self._build()
         self._elapsed_timer = QTimer(self)
         self._elapsed_timer.setInterval(500)
@@ -450,7 +462,7 @@ class RunsPane(Pane):
         self.history = QTableView()
         self.history.setModel(self.history_model)
         self.history.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.history.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.history.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.history.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.history.verticalHeader().setVisible(False)
         self.history.setAlternatingRowColors(True)
@@ -463,13 +475,28 @@ class RunsPane(Pane):
         header.resizeSection(model_column, 150)
         header.setStretchLastSection(True)
         self.history.doubleClicked.connect(self._history_double_clicked)
-        self.history.setToolTip("Double-click a run to review it")
+        self.history.setToolTip("Double-click a run to review it; select two (Ctrl+click) to compare them")
+        self.history.selectionModel().selectionChanged.connect(self._update_history_buttons)
         self.history_empty = muted("No runs yet. Choose an optimizer and press Compile; every run "
                                    "is kept here with its scores and review.")
         self.history_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.history_stack.addWidget(self.history)
         self.history_stack.addWidget(self.history_empty)
         layout.addWidget(self.history_stack, 1)
+        actions = QHBoxLayout()
+        self.compare_btn = QPushButton("Compare…")
+        self.compare_btn.setEnabled(False)
+        self.compare_btn.clicked.connect(self.compare_selected)
+        actions.addWidget(self.compare_btn)
+        self.compare_hint = muted("Select two runs (Ctrl+click) to compare them.", wrap=False)
+        actions.addWidget(self.compare_hint)
+        actions.addStretch(1)
+        self.clear_cache_btn = QPushButton("Clear LM cache…")
+        self.clear_cache_btn.setEnabled(False)
+        self.clear_cache_btn.clicked.connect(self.clear_lm_cache)
+        actions.addWidget(self.clear_cache_btn)
+        layout.addLayout(actions)
+        self._update_history_buttons()
         return box
 
     # -- Pane contract ------------------------------------------------------------------------------------
@@ -494,6 +521,8 @@ class RunsPane(Pane):
         self.empty.setVisible(not has)
         if not has:
             self.history_model.set_records([])
+            self._cache_bytes = None
+            self._update_history_buttons()
             return
         defaults = project.config.compile
         self.profile_combo.blockSignals(True)
@@ -510,6 +539,7 @@ class RunsPane(Pane):
         self._optimizer_changed()
         self._revisions_seen = set()
         self.refresh_history()
+        self.refresh_cache_size()
 
     def _profiles(self) -> dict:
         try:
@@ -565,6 +595,7 @@ class RunsPane(Pane):
         leaks = self.leaks()
         enabled = self.session.project is not None and self._valid and not running and not leaks
         self.compile_btn.setEnabled(enabled)
+        self._update_cache_button()
         if running:
             tip = "A run is in progress; cancel it or wait for it to finish."
         elif leaks:
@@ -753,6 +784,7 @@ class RunsPane(Pane):
         self.cancel_btn.setEnabled(False)
         self._update_compile_enabled()
         self.session.runs_changed.emit()
+        self.refresh_cache_size()
 
     # -- history ------------------------------------------------------------------------------------------
 
@@ -783,7 +815,11 @@ class RunsPane(Pane):
         if filters != self._filters():
             self._history_pending = True  # the filters changed while this was read
         elif project is self.session.project:
+            selected = self.selected_run_ids()
             self.history_model.set_records(runs)
+            if selected:  # a refresh keeps the user's selection (e.g. the two runs to compare)
+                self.select_runs(selected)
+            self._update_history_buttons()
             self._add_revision_filters(revisions)
             filtered = any(c.currentData() is not None for c in
                            (self.filter_optimizer, self.filter_status, self.filter_revision))
@@ -808,6 +844,161 @@ class RunsPane(Pane):
         self.history_count.setText("")
         self.status_banner.show_error(f"Could not read the run history: {message}")
         self.history_loaded.emit()
+
+    def selected_run_ids(self) -> list[str]:
+        rows = sorted({index.row() for index in self.history.selectionModel().selectedRows()})
+        return [self.history_model.records[r].run_id for r in rows if r < len(self.history_model.records)]
+
+    def select_runs(self, run_ids: list[str]) -> None:
+        """Select these runs in the history table (the others are deselected)."""
+        from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+        selection = QItemSelection()
+        last = self.history_model.columnCount() - 1
+        for row, record in enumerate(self.history_model.records):
+            if record.run_id in run_ids:
+                selection.select(self.history_model.index(row, 0), self.history_model.index(row, last))
+        self.history.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+
+    def _update_history_buttons(self, *_args) -> None:
+        count = len(self.selected_run_ids()) if self.history.selectionModel() is not None else 0
+        computing = self._workers.busy("compare")
+        self.compare_btn.setEnabled(count == 2 and not computing)
+        if computing:
+            hint = "Comparing…"
+        elif count == 2:
+            hint = "Compare the two selected runs side by side."
+        else:
+            hint = (f"{count} runs selected: select exactly two to compare." if count > 2
+                    else "Select two runs (Ctrl+click) to compare them.")
+        self.compare_hint.setText(hint)
+        self.compare_btn.setToolTip(hint)
+        self._update_cache_button()
+
+    def compare_selected(self) -> bool:
+        """Compare the two selected runs (older = A) on a background thread, then show the dialog."""
+        project = self.session.project
+        ids = self.selected_run_ids()
+        if project is None or len(ids) != 2 or self._workers.busy("compare"):
+            return False
+        by_id = {r.run_id: r for r in self.history_model.records}
+        run_a, run_b = sorted(ids, key=lambda rid: (by_id[rid].created_at, rid))
+
+        def work():
+            from engine.comparison import compare_runs
+
+            return compare_runs(project, run_a, run_b)
+
+        worker = self._workers.spawn("compare", work, on_result=self._show_comparison, on_error=self._compare_failed)
+        worker.done.connect(self._update_history_buttons)
+        self._update_history_buttons()
+        return True
+
+    def _show_comparison(self, comparison: dict) -> None:
+        from desktop.dialogs.compare_dialog import CompareDialog
+
+        if self.compare_dialog is not None:
+            self.compare_dialog.close()
+            self.compare_dialog.deleteLater()
+        self.compare_dialog = CompareDialog(comparison, self)
+        self.compare_dialog.show()
+        self.comparison_shown.emit(self.compare_dialog)
+
+    def _compare_failed(self, message: str) -> None:
+        self.status_banner.show_error(f"Could not compare the runs: {message}")
+
+    # -- the LM cache ----------------------------------------------------------------------------------
+
+    def refresh_cache_size(self) -> None:
+        """Measure the project's LM cache folder on a background thread."""
+        project = self.session.project
+        if project is None:
+            return
+        if self._workers.busy("cache"):
+            self._cache_pending = True  # measure again when this one ends (the folder may have changed)
+            return
+        self._cache_pending = False
+
+        def work():
+            from engine.cache import cache_size
+
+            return project, cache_size(project)
+
+        self._workers.spawn("cache", work, on_result=self._cache_measured,
+                            on_error=lambda message: self._cache_measured((project, None)))
+
+    def _cache_measured(self, result) -> None:
+        project, size = result
+        if getattr(self, "_cache_pending", False):
+            self._cache_pending = False
+            QTimer.singleShot(0, self.refresh_cache_size)
+            return
+        if project is self.session.project:
+            self._cache_bytes = size
+            self._update_cache_button()
+            self.cache_size_known.emit()
+
+    def _update_cache_button(self) -> None:
+        if not hasattr(self, "clear_cache_btn"):
+            return
+        from engine.cache import human_size
+
+        size = self._cache_bytes
+        self.clear_cache_btn.setText("Clear LM cache…" if size is None else f"Clear LM cache ({human_size(size)})…")
+        busy = self.is_busy() or self._workers.busy("clear-cache")
+        self.clear_cache_btn.setEnabled(self.session.project is not None and not busy and bool(size))
+        if self.is_busy():
+            tip = "A run is in progress and writes into the cache; clear it after the run."
+        elif not size:
+            tip = "The LM cache is empty."
+        else:
+            tip = ("Identical reruns are answered from this cache and make no LM calls. Clearing it makes "
+                   "the next compile call the model again for every prompt.")
+        self.clear_cache_btn.setToolTip(tip)
+
+    def clear_lm_cache(self) -> bool:
+        """Ask, then empty the project's LM cache on a background thread."""
+        from desktop import messages
+        from engine.cache import human_size
+
+        project = self.session.project
+        if project is None or self.is_busy() or self._workers.busy("clear-cache"):
+            return False
+        size = human_size(self._cache_bytes or 0)
+        if not messages.confirm(self, "Clear LM cache",
+                                f"Delete this project's LM cache ({size})?\n\nRe-running an identical compile "
+                                "is answered from this cache with no LM calls. After clearing, the next "
+                                "compile calls the model again for every prompt (slower, and it uses tokens).",
+                                yes="Clear cache", no="Keep"):
+            return False
+        busy = self.is_busy
+
+        def work():
+            from engine.cache import clear_cache
+
+            return clear_cache(project, busy=busy())
+
+        worker = self._workers.spawn("clear-cache", work, on_result=self._cache_cleared,
+                                     on_error=self._cache_clear_failed)
+        worker.done.connect(self._cache_clear_done)
+        self._update_cache_button()
+        return True
+
+    def _cache_cleared(self, freed: int) -> None:
+        from engine.cache import human_size
+
+        self.status_banner.show_info(f"Cleared the LM cache: {human_size(freed)} freed. "
+                                     "The next compile calls the model again.")
+        self._cache_bytes = 0
+        self._update_cache_button()
+        self.cache_cleared.emit(freed)
+
+    def _cache_clear_failed(self, message: str) -> None:
+        self.status_banner.show_error(f"Could not clear the LM cache: {message}")
+
+    def _cache_clear_done(self) -> None:
+        self._update_cache_button()
+        self.refresh_cache_size()
 
     def _history_double_clicked(self, index) -> None:
         run_id = self.history_model.data(index, Qt.ItemDataRole.UserRole)

@@ -1,4 +1,4 @@
-"""Run subcommands: compile, evaluate, runs, approve, reject, export, artifact."""
+"""Run subcommands: compile, evaluate, runs, approve, reject, export, artifact, cache."""
 
 from __future__ import annotations
 
@@ -54,6 +54,24 @@ def register(sub) -> None:
     s.add_argument("run_id")
     add_json_flag(s)
     s.set_defaults(handler=cmd_runs_show)
+    s = rsub.add_parser("compare", help="two runs side by side: settings, scores, chosen prompts")
+    s.add_argument("dir")
+    s.add_argument("run_a")
+    s.add_argument("run_b")
+    add_json_flag(s)
+    s.set_defaults(handler=cmd_runs_compare)
+
+    p = sub.add_parser("cache", help="the project's LM cache (identical reruns make no LM calls)")
+    csub = p.add_subparsers(dest="cache_command", metavar="ACTION")
+    csub.required = True
+    s = csub.add_parser("info", help="where the LM cache is and how big")
+    s.add_argument("dir")
+    add_json_flag(s)
+    s.set_defaults(handler=cmd_cache_info)
+    s = csub.add_parser("clear", help="delete the LM cache: the next identical compile calls the model again")
+    s.add_argument("dir")
+    add_json_flag(s)
+    s.set_defaults(handler=cmd_cache_clear)
 
     for name, decision in (("approve", "approved"), ("reject", "rejected")):
         p = sub.add_parser(name, help=f"record that you {name} a run's candidate")
@@ -186,6 +204,51 @@ def cmd_runs_show(args) -> int:
     return 0
 
 
+def cmd_runs_compare(args) -> int:
+    from engine.cli.main import print_json
+    from engine.comparison import compare_runs
+    from engine.project import Project
+
+    project = Project.open(args.dir)
+    comparison = compare_runs(project, args.run_a, args.run_b)
+    if args.json:
+        print_json(comparison)
+    else:
+        print_comparison(comparison)
+    return 0
+
+
+def cmd_cache_info(args) -> int:
+    from engine.cache import cache_size, human_size
+    from engine.cli.main import print_json
+    from engine.project import Project
+
+    project = Project.open(args.dir)
+    size = cache_size(project)
+    if args.json:
+        print_json({"path": str(project.lm_cache_dir), "bytes": size})
+    else:
+        print(f"LM cache: {project.lm_cache_dir}  {human_size(size)}")
+        print("  identical reruns are answered from it (0 LM calls); "
+              f"`dspy-workbench cache clear {args.dir}` empties it")
+    return 0
+
+
+def cmd_cache_clear(args) -> int:
+    from engine.cache import clear_cache, human_size
+    from engine.cli.main import print_json
+    from engine.project import Project
+
+    project = Project.open(args.dir)
+    freed = clear_cache(project)
+    if args.json:
+        print_json({"path": str(project.lm_cache_dir), "freed_bytes": freed})
+    else:
+        print(f"cleared the LM cache at {project.lm_cache_dir}: {human_size(freed)} freed; "
+              "the next compile calls the model again")
+    return 0
+
+
 def cmd_review(args) -> int:
     from engine.cli.main import print_json
     from engine.project import Project
@@ -307,3 +370,38 @@ def print_evaluation(result: dict) -> None:
         print(f"  warning: {warning}")
     print(f"  {result['lm_calls']} LM calls ({result['cached_calls']} cached), "
           f"{result['tokens']['prompt']:,} + {result['tokens']['completion']:,} tokens, {result['elapsed_s']:.1f}s")
+
+
+def print_comparison(c: dict) -> None:
+    from engine.comparison import diff_text
+
+    a, b = c["run_a"], c["run_b"]
+    width = 34
+
+    def cell(text: str) -> str:
+        text = str(text)
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    print(f"  {'setting':<22} {cell(a):<{width}} {cell(b):<{width}}")
+    for row in c["settings"]:
+        mark = "*" if row["differs"] else " "
+        print(f"{mark} {row['label']:<22} {cell(row['a']):<{width}} {cell(row['b']):<{width}}")
+    print("  (* = differs)")
+    print()
+
+    def pair(side: dict) -> str:
+        if not side:
+            return "—"
+        b_ = side.get("baseline")
+        c_ = side.get("candidate")
+        text = " -> ".join("?" if v is None else f"{v:.3f}" for v in (b_, c_))
+        return f"{text} (n={side.get('n')})"
+
+    print(f"  {'scores (baseline -> candidate)':<30} {cell(a):<{width}} {cell(b):<{width}}")
+    for row in c["scores"]:
+        label = row["split"] if row["slice"] is None else f"  {row['slice']}"
+        print(f"  {label:<30} {pair(row['a']):<{width}} {pair(row['b']):<{width}}")
+    print()
+    print(diff_text(c))
+    for warning in c["warnings"]:
+        print(f"warning: {warning}")

@@ -211,3 +211,79 @@ def test_real_embedded_compile_through_to_review(window, sample_session, qtbot):
     assert stack.currentWidget() is review
     assert review.overall.rowCount() == 2
     assert record.model_revision[7:23] in review.summary.text()
+
+
+def _two_runs(pane, qtbot):
+    for k in (1, 3):
+        pane.select_optimizer("labeled-fewshot")
+        pane.set_param("k", k)
+        pane.limit_spin.setValue(4)
+        with qtbot.waitSignal(pane.run_finished, timeout=60_000):
+            assert pane.start_compile()
+        qtbot.waitUntil(lambda: not pane.is_busy(), timeout=10_000)
+    qtbot.waitUntil(lambda: pane.history_model.rowCount() == 2, timeout=10_000)
+    return [r.run_id for r in pane.history_model.records]
+
+
+def test_selecting_two_runs_enables_compare_and_the_dialog_shows_both(pane, sample_session, dummy_lm, qtbot):
+    ids = _two_runs(pane, qtbot)
+    assert not pane.compare_btn.isEnabled()
+    pane.select_runs(ids[:1])
+    assert not pane.compare_btn.isEnabled()
+    pane.select_runs(ids)
+    assert pane.compare_btn.isEnabled() and sorted(pane.selected_run_ids()) == sorted(ids)
+    with qtbot.waitSignal(pane.comparison_shown, timeout=30_000) as shown:
+        pane.compare_btn.click()
+    dialog = shown.args[0]
+    qtbot.addWidget(dialog)
+    assert all(run_id in dialog.header.text() for run_id in ids)
+    assert dialog.comparison["run_a"] == ids[1]  # the older run is A (the history lists newest first)
+    rows = {dialog.settings_table.item(r, 0).text(): r for r in range(dialog.settings_table.rowCount())}
+    k_row = rows["param: k"]
+    assert (dialog.settings_table.item(k_row, 1).text(), dialog.settings_table.item(k_row, 2).text()) == ("1", "3")
+    assert dialog.settings_table.item(k_row, 1).font().bold()
+    assert not dialog.settings_table.item(rows["Optimizer"], 1).font().bold()
+    assert dialog.scores_table.item(0, 0).text() == "validation"
+    assert "demos: A has 1, B has 3; they differ" in dialog.diff_view.toPlainText()
+    dialog.only_differences.setChecked(True)
+    assert not dialog.settings_table.isRowHidden(k_row) and dialog.settings_table.isRowHidden(rows["Optimizer"])
+    qtbot.waitUntil(lambda: pane.compare_btn.isEnabled(), timeout=5_000)
+    dialog.close()
+
+
+def test_clear_cache_asks_then_clears(pane, sample_session, answers, qtbot):
+    folder = sample_session.project.lm_cache_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cache.db").write_bytes(b"x" * 2_500_000)
+    with qtbot.waitSignal(pane.cache_size_known, timeout=10_000):
+        pane.refresh_cache_size()
+    assert pane.clear_cache_btn.isEnabled() and "2.5 MB" in pane.clear_cache_btn.text()
+    answers.confirm = False
+    assert not pane.clear_lm_cache()
+    assert (folder / "cache.db").exists() and len(answers.questions) == 1
+    assert "next compile calls the model again" in answers.questions[0]
+    answers.confirm = True
+    with qtbot.waitSignal(pane.cache_cleared, timeout=10_000) as cleared:
+        pane.clear_cache_btn.click()
+    assert cleared.args == [2_500_000]
+    assert not any(folder.iterdir())
+    assert "Cleared the LM cache" in pane.status_banner.text()
+    qtbot.waitUntil(lambda: not pane.clear_cache_btn.isEnabled(), timeout=5_000)
+    qtbot.waitUntil(lambda: not pane._workers.busy(), timeout=5_000)
+
+
+def test_clear_cache_is_disabled_while_a_compile_runs(pane, sample_session, dummy_lm, qtbot):
+    folder = sample_session.project.lm_cache_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cache.db").write_bytes(b"x" * 1000)
+    with qtbot.waitSignal(pane.cache_size_known, timeout=10_000):
+        pane.refresh_cache_size()
+    assert pane.clear_cache_btn.isEnabled()
+    dummy_lm(delay_s=0.02)
+    pane.select_optimizer("labeled-fewshot")
+    pane.limit_spin.setValue(3)
+    with qtbot.waitSignal(pane.run_finished, timeout=60_000):
+        assert pane.start_compile()
+        assert not pane.clear_cache_btn.isEnabled()
+        assert not pane.clear_lm_cache()
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=10_000)
