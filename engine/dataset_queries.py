@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine import datasets
-from engine.datasets import Leak
+from engine.datasets import Leak, describe_leak
 
 __all__ = ["describe_leak", "filter_rows", "find_leaks_with_keys", "input_keys", "slice_tags", "sort_rows"]
 
@@ -160,13 +160,3 @@ def find_leaks_with_keys(frame: pd.DataFrame, keys: np.ndarray | None) -> list[L
     return sorted(leaks, key=lambda leak: (leak.rows[0], leak.kind))
 
 
-def describe_leak(leak: Leak) -> str:
-    """One line for people: "refund-001 (train) and refund-101 (test) have the same inputs"."""
-    if leak.kind == "id":
-        places = list(dict.fromkeys(leak.splits))
-        return f"id {leak.ids[0]} is in both {_and(places)}"
-    return f"{_and([f'{i} ({s})' for i, s in zip(leak.ids, leak.splits, strict=True)])} have the same inputs"
-
-
-def _and(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

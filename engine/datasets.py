@@ -880,11 +880,12 @@ def _leaks(frame: pd.DataFrame, groups: list[tuple[str, np.ndarray]]) -> list[Le
     return leaks
 
 
-def _describe(leak: Leak) -> str:
+def describe_leak(leak: Leak) -> str:
+    """One line for people: "ids refund-001 (train) and refund-101 (test) have the same inputs"."""
     if leak.kind == "id":
         places = list(dict.fromkeys(leak.splits))
         return f"id {leak.ids[0]} is in both {_and(places)}"
-    return f"ids {_and([f'{i} ({s})' for i, s in zip(leak.ids, leak.splits)])} have the same inputs"
+    return f"ids {_and([f'{i} ({s})' for i, s in zip(leak.ids, leak.splits, strict=True)])} have the same inputs"
 
 
 def _and(items: Sequence[str]) -> str:
@@ -896,7 +897,7 @@ def check_no_leaks(frame: pd.DataFrame, input_fields: Sequence[str]) -> None:
     leaks = find_leaks(frame, input_fields)
     if not leaks:
         return
-    shown = "; ".join(_describe(leak) for leak in leaks[:_MAX_NAMED])
+    shown = "; ".join(describe_leak(leak) for leak in leaks[:_MAX_NAMED])
     more = f"; and {len(leaks) - _MAX_NAMED} more" if len(leaks) > _MAX_NAMED else ""
     raise LeakageError(f"{len(leaks)} example(s) leak between splits: {shown}{more}; "
                        "move or delete one of them so each example sits in one split", leaks)

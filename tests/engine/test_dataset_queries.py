@@ -64,7 +64,7 @@ def test_describe_leak_names_ids_and_splits():
                    {"id": "refund-101", "split": "test", "question": " q "}])
     leaks = dq.find_leaks_with_keys(frame, dq.input_keys(frame, ["question"]))
     assert [dq.describe_leak(leak) for leak in leaks] == [
-        "refund-001 (train) and refund-101 (test) have the same inputs"]
+        "ids refund-001 (train) and refund-101 (test) have the same inputs"]
 
 
 texts = st.sampled_from(["a", "A ", "b", "b\u00a0c", "b  c", "ｃ", "c", ""])
