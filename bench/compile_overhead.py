@@ -90,12 +90,12 @@ def run_plain_dspy(project, url: str, limit: int, cache_dir: Path):
     namespace = {"__file__": str(cache_dir / "program.py")}
     exec(compile(program_source(project.program).replace("return dspy.ChatAdapter()", "return None"),
                  "program.py", "exec", dont_inherit=True), namespace)  # not this file's __future__ flags
+    # the same rows the Workbench used, as plain dspy.Examples
     splits = {}
     for split in ("train", "validation", "test"):
-        rows = project.frame[project.frame["split"] == split].head(limit)
-        splits[split] = [dspy.Example(ticket_text=r.ticket_text, policy_context=r.policy_context,
-                                      urgency=r.urgency).with_inputs("ticket_text", "policy_context")
-                         for r in rows.itertuples()]
+        splits[split] = [dspy.Example(ticket_text=e.ticket_text, policy_context=e.policy_context,
+                                      urgency=e.urgency).with_inputs("ticket_text", "policy_context")
+                         for e in project.examples(split, limit)]
 
     def metric(example, prediction, trace=None):
         match = str(prediction.urgency).strip().lower() == example.urgency.strip().lower()

@@ -234,7 +234,15 @@ class Project:
         coerce = {f.name: _coercer(f.type) for f in program.input_fields + program.output_fields
                   if f.type not in ("str", "literal")}
         found = datasets.examples(self.frame, split, program.input_names, program.output_names, coerce)
-        return found[:limit] if limit else found
+        if not limit or len(found) <= limit:
+            return found
+        # A quick run should still see every slice: a spread chosen by a hash of the id (stable
+        # across runs and row order), not the first rows, which are often one topic.
+        import hashlib
+
+        ranked = sorted(range(len(found)), key=lambda i: hashlib.sha256(found[i].example_id.encode()).hexdigest())
+        keep = set(ranked[:limit])
+        return [example for i, example in enumerate(found) if i in keep]
 
     def check_ready_to_compile(self) -> None:
         """Raise when something would make a compile meaningless: leaks, empty splits."""

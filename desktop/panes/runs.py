@@ -707,7 +707,7 @@ class RunsPane(Pane):
             row = self.trials_table.rowCount()
             self.trials_table.insertRow(row)
             for c, value in enumerate((str(event.index), f"{event.score:.3f}", f"{event.best_so_far:.3f}",
-                                       "full validation" if event.kind == "full" else "minibatch")):
+                                       event.kind)):
                 self.trials_table.setItem(row, c, QTableWidgetItem(value))
             self.trials_table.scrollToBottom()
             self.chart.add_trial(event.index, event.score, event.best_so_far, event.kind)

@@ -30,7 +30,7 @@ class ScoreChart(QWidget):
         self.trials = []
         self.update()
 
-    def add_trial(self, index: int, score: float, best: float, kind: str = "full") -> None:
+    def add_trial(self, index: int, score: float, best: float, kind: str = "validation") -> None:
         self.trials.append((index, float(score), float(best), kind))
         self.update()
 
@@ -85,6 +85,6 @@ class ScoreChart(QWidget):
         dot = palette.color(QPalette.ColorRole.Highlight)
         for index, score, _best, kind in self.trials:
             painter.setPen(QPen(dot, 1.5))
-            painter.setBrush(dot if kind == "full" else Qt.BrushStyle.NoBrush)
+            painter.setBrush(dot if kind == "validation" else Qt.BrushStyle.NoBrush)
             painter.drawEllipse(point(index, score), 3.5, 3.5)
         painter.end()

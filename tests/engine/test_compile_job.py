@@ -128,3 +128,11 @@ def test_a_missing_model_file_says_how_to_install_it(sample_project, monkeypatch
     monkeypatch.setenv("DSPY_WORKBENCH_GGUF", str(tmp_path / "nope.gguf"))
     with pytest.raises(WorkbenchError, match="not a file"):
         CompileJob(sample_project, CompileSettings("labeled-fewshot")).prepare()
+
+
+def test_a_limit_takes_a_stable_spread_of_the_split_not_its_first_rows(sample_project):
+    first = [e.example_id for e in sample_project.examples("test")[:12]]
+    limited = [e.example_id for e in sample_project.examples("test", 12)]
+    assert len(limited) == 12 and limited != first
+    assert limited == [e.example_id for e in sample_project.examples("test", 12)]
+    assert len({tag for e in sample_project.examples("test", 12) for tag in e.slices}) >= 4
