@@ -88,8 +88,7 @@ def run_plain_dspy(project, url: str, limit: int, cache_dir: Path):
 
     dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(cache_dir))
     namespace = {"__file__": str(cache_dir / "program.py")}
-    exec(compile(program_source(project.program).replace("return dspy.ChatAdapter()", "return None"),
-                 "program.py", "exec", dont_inherit=True), namespace)  # not this file's __future__ flags
+    exec(compile(program_source(project.program), "program.py", "exec", dont_inherit=True), namespace)  # not this file's __future__ flags
     # the same rows the Workbench used, as plain dspy.Examples
     splits = {}
     for split in ("train", "validation", "test"):

@@ -99,18 +99,8 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         _write_state(spec, record.program_state, staging / STATE)
-        compact = record.adapter_format == "compact"
-        adapter_import = "from compact_adapter import CompactAdapter" if compact else None
-        if not compact and record.adapter_format == "json":
-            adapter_import = None
-        source = program_source(spec, adapter_import=adapter_import)
-        if record.adapter_format == "json":
-            source = source.replace("return dspy.ChatAdapter()", "return dspy.JSONAdapter()")
-        elif record.adapter_format == "chat":
-            source = source.replace("return dspy.ChatAdapter()",
-                                    "return dspy.ChatAdapter(use_json_adapter_fallback=False)")
-        atomic_write_text(staging / PROGRAM, source)
-        if compact:
+        atomic_write_text(staging / PROGRAM, program_source(spec, prompt_format=record.adapter_format))
+        if record.adapter_format == "compact":
             from engine.adapters import compact as compact_module
 
             shutil.copyfile(compact_module.__file__, staging / ADAPTER)

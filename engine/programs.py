@@ -300,12 +300,21 @@ def build_program(spec: ProgramSpec):
 
 # -- readable code for the artifact ----------------------------------------------------------------
 
-def program_source(spec: ProgramSpec, *, adapter_import: str | None = None) -> str:
+# What `make_adapter()` returns in program.py, per prompt format (as engine.adapters.make_adapter).
+_ADAPTER_SOURCE = {
+    "compact": ("from compact_adapter import CompactAdapter", "CompactAdapter()"),
+    "chat": (None, "dspy.ChatAdapter(use_json_adapter_fallback=False)"),
+    "json": (None, "dspy.JSONAdapter()"),
+}
+
+
+def program_source(spec: ProgramSpec, *, prompt_format: str = "chat") -> str:
     """Python source whose `build_program()` returns this program built with plain `dspy`.
 
-    `adapter_import` is the import line for the adapter module shipped beside it (the compact
-    format), or None when the program runs with one of DSPy's own adapters.
+    `prompt_format` says which adapter `make_adapter()` returns: the compact format imports the
+    `compact_adapter.py` shipped beside it; chat and json are DSPy's own adapters.
     """
+    adapter_import, adapter_expr = _ADAPTER_SOURCE[prompt_format]
     needs_literal = any(f.type == "literal" for s in spec.stages for f in s.inputs + s.outputs)
     lines = [
         f'"""DSPy program {spec.name!r}, exported by DSPy Workbench.',
@@ -349,7 +358,7 @@ def program_source(spec: ProgramSpec, *, adapter_import: str | None = None) -> s
         "",
         "def make_adapter():",
     ]
-    lines.append("    return CompactAdapter()" if adapter_import else "    return dspy.ChatAdapter()")
+    lines.append(f"    return {adapter_expr}")
     return "\n".join(lines) + "\n"
 
 
