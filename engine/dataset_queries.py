@@ -28,11 +28,9 @@ __all__ = ["describe_leak", "filter_rows", "find_leaks_with_keys", "input_keys",
 NO_SLICE = ""  # `filter_rows(slice_tag=NO_SLICE)`: rows without any slice tag
 
 
-def _arrow(values: pd.Series) -> pa.Array:
-    """The column as one Arrow string array (no copy for the table's Arrow-backed `str` columns)."""
+def _arrow(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """The column as Arrow strings (the table's own chunks for its Arrow-backed `str` columns: no copy)."""
     array = pa.array(values.array) if isinstance(values.dtype, pd.StringDtype) else pa.array(values.astype(str))
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
     return pc.fill_null(array, "") if array.null_count else array
 
 
@@ -87,6 +85,8 @@ def sort_rows(frame: pd.DataFrame, column: str, *, descending: bool = False,
     values = _arrow(frame[column])
     if rows is not None:
         values = values.take(pa.array(rows, type=pa.int64()))
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()  # array_sort_indices takes one array
     order = pc.array_sort_indices(values, order="descending" if descending else "ascending")
     order = order.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
     return order if rows is None else np.asarray(rows, dtype=np.intp)[order]
@@ -110,9 +110,7 @@ def input_keys(frame: pd.DataFrame, input_fields: Sequence[str]) -> np.ndarray |
     """
     if not input_fields:
         return None
-    parts = [_arrow(datasets.normalize_text(frame[field])) for field in input_fields]
-    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, pa.scalar("\x1f", parts[0].type))
-    return pc.dictionary_encode(joined).indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return datasets._input_keys(frame, None, input_fields)  # the same keys as `datasets.find_leaks` uses
 
 
 def _cross_split_groups(keys: np.ndarray, split_codes: np.ndarray) -> list[np.ndarray]:
@@ -141,8 +139,9 @@ def find_leaks_with_keys(frame: pd.DataFrame, keys: np.ndarray | None) -> list[L
     split_codes = pd.factorize(split.iloc[rows])[0].astype(np.int64)
     groups: list[tuple[str, np.ndarray]] = []
     ids = frame["id"].iloc[rows]
-    repeated = np.flatnonzero(ids.duplicated(keep=False).to_numpy(dtype=bool))
-    if len(repeated):
+    repeated = datasets._repeated(ids)  # None (cheap) when every id is distinct, the usual case
+    if repeated is not None:
+        repeated = np.flatnonzero(repeated)
         id_keys = pd.factorize(ids.iloc[repeated])[0].astype(np.int64)
         groups += [("id", rows[repeated[g]]) for g in _cross_split_groups(id_keys, split_codes[repeated])]
     if keys is not None:

@@ -116,27 +116,30 @@ def _read_tsv(file: Path) -> pd.DataFrame:
     return _read_delimited(file, "\t")
 
 
+# pyarrow's threaded CSV reader spends ~1.4x the CPU of its serial one (values may hold newlines, so blocks are
+# found serially first): on 2 cores, busy with a model run as often as not, the serial reader finishes first.
+_CSV_THREADS = pa.cpu_count() > 2
+
+
 def _read_delimited(file: Path, sep: str) -> pd.DataFrame:
-    """pyarrow's multi-threaded CSV reader when the file is clean; pandas' C parser to explain problems."""
-    data = file.read_bytes()
-    if not data.strip():
-        raise DatasetError(f"{file} is empty; it needs a header row naming the columns")
-    header = _pandas_csv(file, data, sep, nrows=1, header=None).iloc[0].tolist()
+    """pyarrow's CSV reader on the file itself when it is clean; pandas' C parser to explain problems.
+    pyarrow validates UTF-8 as it converts, so the file is never read into Python first."""
+    header = _pandas_csv(file, sep, nrows=1, header=None).iloc[0].tolist()  # reads one block, not the file
     _check_unique_columns(file, header)
-    # An odd number of quote characters may be an unclosed quote, which pyarrow would silently accept.
-    if all(header) and data.count(b'"') % 2 == 0:
+    if all(header):  # pandas names blank header cells "Unnamed: 0", ...; pyarrow would leave them blank
         try:
-            return _arrow_csv(data, header, sep)
+            return _arrow_csv(file, header, sep)
         except pa.ArrowInvalid:
-            pass  # short rows, bad bytes, ... : the C parser pads short rows or says what is wrong
-    return _pandas_csv(file, data, sep)
+            pass  # short rows, bad bytes, an unclosed quote... : the C parser pads short rows or says what is wrong
+    return _pandas_csv(file, sep, data=file.read_bytes())
 
 
-def _arrow_csv(data: bytes, header: list[str], sep: str) -> pd.DataFrame:
+def _arrow_csv(file: Path, header: list[str], sep: str) -> pd.DataFrame:
     import pyarrow.csv as pacsv
 
     table = pacsv.read_csv(
-        io.BytesIO(data),
+        file,
+        read_options=pacsv.ReadOptions(use_threads=_CSV_THREADS),
         parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.large_string() for name in header},
@@ -147,17 +150,39 @@ def _arrow_csv(data: bytes, header: list[str], sep: str) -> pd.DataFrame:
     )
     if table.column_names != header:
         raise pa.ArrowInvalid("header parsed differently")  # let pandas read it
-    return _frame({name: pd.array(table.column(i), dtype=_STR) for i, name in enumerate(header)}, table.num_rows)
+    if _ends_inside_quotes(file, table):
+        raise pa.ArrowInvalid("unclosed quote")  # pyarrow accepts it silently; pandas names the row
+    return _frame({name: _from_arrow(table.column(i)) for i, name in enumerate(header)}, table.num_rows)
 
 
-def _pandas_csv(file: Path, data: bytes, sep: str, **options) -> pd.DataFrame:
+def _ends_inside_quotes(file: Path, table: pa.Table) -> bool:
+    """Whether pyarrow's parse ended inside a quoted value (an unclosed quote).
+
+    Such a value runs to the end of the file and becomes the table's last cell, so the file then ends with
+    a quote followed by that cell as written (quotes doubled). Only the file's tail is read. A valid file
+    ends so only in contrived cases (e.g. a last value ending in a doubled quote), which pandas then reads.
+    """
+    if table.num_rows == 0:
+        return False
+    last = table.column(table.num_columns - 1)[-1].as_py()
+    written = b'"' + last.replace('"', '""').encode()
+    size = file.stat().st_size
+    if len(written) > size:
+        return False
+    with file.open("rb") as handle:
+        handle.seek(size - len(written))
+        return handle.read() == written
+
+
+def _pandas_csv(file: Path, sep: str, data: bytes | None = None, **options) -> pd.DataFrame:
+    """pandas' C parser on `data` (the file's bytes) or, without it, on the file."""
     try:
         return pd.read_csv(
-            io.BytesIO(data), sep=sep, dtype=str, keep_default_na=False, na_filter=False,
-            encoding="utf-8-sig", **options,
+            file if data is None else io.BytesIO(data), sep=sep, dtype=str, keep_default_na=False,
+            na_filter=False, encoding="utf-8-sig", **options,
         )
     except UnicodeDecodeError:
-        raise _not_utf8(file, data) from None
+        raise _not_utf8(file, file.read_bytes() if data is None else data) from None
     except pd.errors.EmptyDataError:
         raise DatasetError(f"{file} is empty; it needs a header row naming the columns") from None
     except pd.errors.ParserError as exc:
@@ -363,13 +388,12 @@ def _cell_to_str(value: object) -> str:
     return str(value)
 
 
-def _arrow_text(values: pd.Series) -> pa.Array:
-    """The column as one contiguous Arrow large_string array, nulls as ""."""
+def _arrow_text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """The column as Arrow large_string data, nulls as "": the column's own chunks for the table's `str`
+    columns, not a copy (even `combine_chunks()` of one chunk copies; pyarrow.compute takes chunks)."""
     if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
         values = _as_str(values)
     text = pa.array(values.array, type=pa.large_string())
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
     return pc.fill_null(text, "") if text.null_count else text
 
 
@@ -378,15 +402,19 @@ def _from_arrow(text: pa.Array | pa.ChunkedArray, like: pd.Series | None = None)
     return pd.Series(pd.array(text, dtype=_STR), index=index, name=None if like is None else like.name, copy=False)
 
 
-def _join(parts: Sequence[pa.Array], separator: str) -> pa.Array:
+def _join(parts: Sequence[pa.Array | pa.ChunkedArray], separator: str) -> pa.Array | pa.ChunkedArray:
     if len(parts) == 1:
         return parts[0]
     return pc.binary_join_element_wise(*parts, pa.scalar(separator, pa.large_string()))
 
 
 def _repeated(values: pd.Series) -> np.ndarray | None:
-    """Mask of the values that occur more than once, or None when all are distinct (the common, cheap case)."""
-    if len(pc.unique(_arrow_text(values))) == len(values):
+    """Mask of the values that occur more than once, or None when all are distinct (the common case)."""
+    text = _arrow_text(values)
+    # Strictly increasing values (ids exported in order) are distinct: one comparison pass instead of hashing.
+    if len(text) < 2 or pc.all(pc.greater(text[1:], text[:-1])).as_py():
+        return None
+    if len(pc.unique(text)) == len(values):
         return None
     return values.duplicated(keep=False).to_numpy()
 
@@ -397,17 +425,19 @@ def _nfkc(text: pa.Array) -> pa.Array:
     return pa.array([unicodedata.normalize("NFKC", value) for value in text.to_pylist()], type=pa.large_string())
 
 
-def _where(text: pa.Array, mask: pa.Array, change: Callable[[pa.Array], pa.Array]) -> pa.Array:
+def _where(text: pa.Array | pa.ChunkedArray, mask, change: Callable[[pa.Array], pa.Array]):
     """`change` applied only to the rows where `mask` is true (most rows usually need nothing)."""
     hits = pc.sum(mask).as_py() or 0
     if hits == 0:
         return text
     if hits == len(text):
         return change(text)
+    if isinstance(text, pa.ChunkedArray):  # replace_with_mask takes arrays only
+        text, mask = text.combine_chunks(), mask.combine_chunks()
     return pc.replace_with_mask(text, mask, change(pc.filter(text, mask)))
 
 
-def _normalized_arrow(values: pd.Series) -> pa.Array:
+def _normalized_arrow(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     text = _arrow_text(values)
     text = _where(text, pc.invert(pc.string_is_ascii(text)), _nfkc)
     text = pc.utf8_lower(text)
@@ -567,8 +597,15 @@ def _rows(mask: np.ndarray) -> str:
     return shown + (f" and {len(rows) - _MAX_NAMED} more" if len(rows) > _MAX_NAMED else "")
 
 
+def _stripped(values: pd.Series) -> pd.Series:
+    """`values.str.strip()`, or `values` itself when no value has whitespace around it (nothing new is kept)."""
+    text = _arrow_text(values)
+    stripped = pc.utf8_trim_whitespace(text)
+    return values if pc.all(pc.equal(stripped, text)).as_py() else _from_arrow(stripped, like=values)
+
+
 def _ids_from_column(ids: pd.Series, column: str, label: str) -> pd.Series:
-    ids = ids.str.strip()
+    ids = _stripped(ids)
     empty = (ids == "").to_numpy()
     if empty.any():
         raise DatasetError(f"{label}: {int(empty.sum())} row(s) have an empty id in column {column!r} "
@@ -595,26 +632,29 @@ def _content_ids(fields: list[pd.Series]) -> pd.Series:
     return ids
 
 
-def _normalise_split_values(uniques: Iterable[str]) -> list[str | None]:
-    return [_SPLIT_ALIASES.get(value.strip().lower()) for value in uniques]
+def _distinct(values: pd.Series) -> list[str]:
+    return pc.unique(_arrow_text(values)).to_pylist()
+
+
+def _replace_distinct(values: pd.Series, old: list[str], new: list[str]) -> pd.Series:
+    """`values` with every `old[i]` replaced by `new[i]` (`old`: its distinct values); `values` itself, shared
+    rather than copied, when nothing changes (the usual case for split and slice columns)."""
+    if new == old:
+        return values
+    codes = pc.index_in(_arrow_text(values), value_set=pa.array(old, type=pa.large_string()))
+    return _from_arrow(pc.take(pa.array(new, type=pa.large_string()), codes))
 
 
 def _normalise_splits(values: pd.Series, column: str, label: str) -> pd.Series:
-    codes, uniques = pd.factorize(values)
-    mapped = _normalise_split_values(uniques)
-    bad = [i for i, value in enumerate(mapped) if value is None]
+    uniques = _distinct(values)  # few distinct cells: normalise each once
+    mapped = [_SPLIT_ALIASES.get(value.strip().lower()) for value in uniques]
+    bad = [value for value, split in zip(uniques, mapped, strict=True) if split is None]
     if bad:
-        rows = np.isin(codes, bad)
+        rows = values.isin(bad).to_numpy()
         first = int(np.flatnonzero(rows)[0])
         raise DatasetError(f"{label}: unknown split {values.iloc[first]!r} in column {column!r} (data rows "
                            f"{_rows(rows)}); use train, validation or test, or leave it empty")
-    return _take_strings(mapped, codes)
-
-
-def _take_strings(uniques: Sequence[str], codes: np.ndarray) -> pd.Series:
-    """Expand factorized codes back to a `str` Series."""
-    dictionary = pa.array(list(uniques) or [""], type=pa.large_string())
-    return _from_arrow(dictionary.take(pa.array(codes, type=pa.int64())))
+    return _replace_distinct(values, uniques, mapped)
 
 
 def _split_tags(cell: str) -> list[str]:
@@ -623,9 +663,9 @@ def _split_tags(cell: str) -> list[str]:
 
 
 def _clean_slices(columns: list[pd.Series]) -> pd.Series:
-    combined = _from_arrow(_join([_arrow_text(values) for values in columns], ";"))
-    codes, uniques = pd.factorize(combined)  # few distinct cells: clean each once
-    return _take_strings([";".join(_split_tags(cell)) for cell in uniques], codes)
+    combined = columns[0] if len(columns) == 1 else _from_arrow(_join([_arrow_text(c) for c in columns], ";"))
+    uniques = _distinct(combined)  # few distinct cells: clean each once
+    return _replace_distinct(combined, uniques, [";".join(_split_tags(cell)) for cell in uniques])
 
 
 def empty_frame(field_names: Sequence[str]) -> pd.DataFrame:
@@ -833,9 +873,13 @@ def _cross_split_groups(keys: np.ndarray, split_codes: np.ndarray) -> list[np.nd
 
 
 def _input_keys(frame: pd.DataFrame, rows: np.ndarray | None, fields: Sequence[str]) -> np.ndarray:
+    """One int64 per row (of `rows`, default all): equal keys, equal normalised inputs (all fields together)."""
     parts = [_normalized_arrow(frame[f] if rows is None else frame[f].iloc[rows]) for f in fields]
-    joined = _join(parts, "\x1f")
-    return pc.dictionary_encode(joined).indices.to_numpy(zero_copy_only=False)
+    encoded = pc.dictionary_encode(_join(parts, "\x1f"))
+    # The chunks of an encoded ChunkedArray share one dictionary, so their indices concatenate.
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    codes = [chunk.indices.to_numpy(zero_copy_only=False) for chunk in chunks]
+    return np.concatenate(codes).astype(np.int64, copy=False) if codes else np.zeros(0, dtype=np.int64)
 
 
 def find_leaks(frame: pd.DataFrame, input_fields: Sequence[str]) -> list[Leak]:
