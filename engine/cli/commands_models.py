@@ -44,6 +44,10 @@ def register(sub) -> None:
     s.add_argument("--json-mode", choices=("auto", "json_schema", "json_object", "none"),
                    help="how an OpenAI-compatible server is asked for JSON (default auto)")
     s.add_argument("--context-tokens", type=int)
+    s.add_argument("--usd-per-million-input", type=float, dest="usd_per_million_input_tokens", metavar="USD",
+                   help="price of input tokens (with --usd-per-million-output): lets --max-cost cap a paid "
+                        "endpoint whose price LiteLLM does not know")
+    s.add_argument("--usd-per-million-output", type=float, dest="usd_per_million_output_tokens", metavar="USD")
     s.add_argument("--replace", action="store_true", help="replace a profile of the same name")
     add_json_flag(s)
     s.set_defaults(handler=cmd_add)
@@ -165,7 +169,8 @@ def cmd_add(args) -> int:
 
     key = read_key(args.name) if args.api_key_stdin else None
     settings = {k: getattr(args, k) for k in ("temperature", "max_tokens", "seed", "concurrency", "timeout_s",
-                                              "retries", "format", "json_mode", "context_tokens", "api_key_env")}
+                                              "retries", "format", "json_mode", "context_tokens", "api_key_env",
+                                              "usd_per_million_input_tokens", "usd_per_million_output_tokens")}
     profile = manage.add_profile(args.name, provider=args.provider, model=args.model, base_url=args.base_url,
                                  api_key=key, replace=args.replace, **settings)
     from engine.lms.keys import key_source

@@ -106,6 +106,10 @@ class ModelProfile(BaseModel):
     json_mode: JsonMode = "auto"
     # The environment variable that holds the key when no OS keyring is available (a name, never a key).
     api_key_env: str | None = None
+    # Prices in USD per million input / output tokens (both or neither). They win over LiteLLM's price
+    # map, and let a paid OpenAI-compatible endpoint, whose price nobody else knows, be cost-capped.
+    usd_per_million_input_tokens: float | None = Field(default=None, ge=0)
+    usd_per_million_output_tokens: float | None = Field(default=None, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -145,6 +149,12 @@ class ModelProfile(BaseModel):
         if not _ENV_NAME.match(value.strip()):
             raise ValueError("api_key_env is the NAME of an environment variable (like OPENAI_API_KEY), not a key")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _prices_come_in_pairs(self) -> ModelProfile:
+        if (self.usd_per_million_input_tokens is None) != (self.usd_per_million_output_tokens is None):
+            raise ValueError("set both usd_per_million_input_tokens and usd_per_million_output_tokens, or neither")
+        return self
 
     @model_validator(mode="after")
     def _model_is_named(self) -> ModelProfile:
