@@ -23,7 +23,9 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, help="use at most N examples of each split (quick trial runs)")
     p.add_argument("--max-calls", type=int, help="budget: stop after N real LM calls")
     p.add_argument("--max-tokens", type=int, help="budget: stop after N tokens")
-    p.add_argument("--max-cost", type=float, help="budget: stop after this many US dollars")
+    p.add_argument("--max-cost", type=float,
+                   help="budget: stop after this many US dollars (every model needs a known price: LiteLLM's "
+                        "for hosted providers, $0 for local ones, or the profile's own prices)")
     p.add_argument("--max-seconds", type=float, help="budget: stop after this much wall time")
     add_json_flag(p)
     p.set_defaults(handler=cmd_compile)
@@ -163,12 +165,14 @@ def _stdout_to_stderr():
 
 def cmd_runs_list(args) -> int:
     from engine.cli.main import print_json
+    from engine.lms.pricing import cost_text
     from engine.project import Project
 
     project = Project.open(args.dir)
     runs = project.store.list_runs(optimizer=args.optimizer, model_revision=args.revision, status=args.status)
     rows = [{"run_id": r.run_id, "created_at": r.created_at, "status": r.status, "optimizer": r.optimizer,
              "model": r.model_name, "revision": r.model_revision, "scores": r.scores,
+             "lm_calls": r.lm_calls, "tokens": r.tokens, "cost_usd": r.cost_usd,
              "review": r.review.decision if r.review else None} for r in runs]
     if args.json:
         print_json(rows)
@@ -180,7 +184,8 @@ def cmd_runs_list(args) -> int:
         score = (f"test {test.get('baseline', float('nan')):.3f} -> {test.get('candidate', float('nan')):.3f}"
                  if test else "no test scores")
         print(f"{row['run_id']}  {row['status']:<17} {row['optimizer']:<18} {score}  "
-              f"{row['model']} {row['revision'][:19]}  {row['review'] or 'unreviewed'}")
+              f"{row['model']} {row['revision'][:19]}  {row['lm_calls']} calls, cost {cost_text(row['cost_usd'])}  "
+              f"{row['review'] or 'unreviewed'}")
     return 0
 
 
@@ -314,6 +319,8 @@ def cmd_artifact_show(args) -> int:
 # -- plain output -------------------------------------------------------------------------------
 
 def print_run(report: dict) -> None:
+    from engine.lms.pricing import cost_text
+
     print(f"run {report['run_id']}: {report['status']}" + (f" ({report['error']})" if report["error"] else ""))
     print(f"  optimizer: {report['optimizer']['name']} {report['optimizer']['params']} seed {report['optimizer']['seed']}")
     model = report["model"]
@@ -345,7 +352,7 @@ def print_run(report: dict) -> None:
         print(f"  warning: {warning}")
     print(f"  {report['lm_calls']} LM calls ({report['cached_calls']} cached), "
           f"{report['tokens']['prompt']:,} prompt + {report['tokens']['completion']:,} completion tokens, "
-          f"{report['elapsed_s']:.1f}s")
+          f"cost {cost_text(report['cost_usd'])}, {report['elapsed_s']:.1f}s")
 
 
 def print_chosen(state: dict) -> None:
@@ -360,6 +367,8 @@ def print_chosen(state: dict) -> None:
 
 
 def print_evaluation(result: dict) -> None:
+    from engine.lms.pricing import cost_text
+
     print(f"{result['program']} on {result['split']} with {result['model']['name']}: "
           f"{result['score']:.3f}  [{result['ci95'][0]:.3f}, {result['ci95'][1]:.3f}] ({result['ci_method']})  "
           f"n={result['n']}  parse failures {result['parse_failures']}")
@@ -369,7 +378,8 @@ def print_evaluation(result: dict) -> None:
     for warning in result["warnings"]:
         print(f"  warning: {warning}")
     print(f"  {result['lm_calls']} LM calls ({result['cached_calls']} cached), "
-          f"{result['tokens']['prompt']:,} + {result['tokens']['completion']:,} tokens, {result['elapsed_s']:.1f}s")
+          f"{result['tokens']['prompt']:,} + {result['tokens']['completion']:,} tokens, "
+          f"cost {cost_text(result['cost_usd'])}, {result['elapsed_s']:.1f}s")
 
 
 def print_comparison(c: dict) -> None:

@@ -10,6 +10,7 @@ import time
 from engine.jobs.control import CancelToken
 from engine.jobs.events import (Event, LMCallFinished, LogLine, Progress, RunFinished, StageStarted,
                                 TrialFinished)
+from engine.lms.pricing import cost_text
 
 
 class StderrProgress:
@@ -22,6 +23,7 @@ class StderrProgress:
         self.started = time.monotonic()
         self.calls = 0
         self.tokens = 0
+        self.cost_usd: float | None = 0.0
         self._last_line = 0.0
         self._last_fraction = -1.0
         self._lock = threading.Lock()
@@ -34,6 +36,7 @@ class StderrProgress:
             if isinstance(event, LMCallFinished):
                 self.calls = event.total_calls
                 self.tokens = event.total_prompt_tokens + event.total_completion_tokens
+                self.cost_usd = event.total_cost_usd
             elif isinstance(event, StageStarted):
                 self._line(f"{event.stage}" + (f" ({event.total} examples)" if event.total else ""))
                 self._last_fraction = -1.0
@@ -47,7 +50,8 @@ class StderrProgress:
                 self._line(f"run {event.run_id} {event.status}" + (f": {event.message}" if event.message else ""))
 
     def _status(self) -> str:
-        return f"{self.calls} LM calls, {self.tokens:,} tokens, {time.monotonic() - self.started:.0f}s"
+        return (f"{self.calls} LM calls, {self.tokens:,} tokens, cost {cost_text(self.cost_usd)}, "
+                f"{time.monotonic() - self.started:.0f}s")
 
     def _progress(self, event: Progress) -> None:
         fraction = event.done / event.total if event.total else 1.0

@@ -77,6 +77,9 @@ class CompileJob:
         from engine.lms.connect import connect
 
         connected = connect(profile)
+        if settings.budget.max_cost_usd is not None:
+            _check_prices_known(connected, [project.profile(params[p.name]) for p in info.params
+                                            if p.kind == "profile" and params.get(p.name)])
         fields = project.field_names
         hashes = {split: datasets.split_hash(project.frame, split, fields) for split in datasets.SPLITS}
         self.prepared = PreparedCompile(info, params, metric_spec, examples, connected, hashes)
@@ -99,6 +102,7 @@ class CompileJob:
         store.create_run(record)
         self.run_id = record.run_id
         meter = RunMeter(self.sink, self.cancel, settings.budget)
+        meter.price_models(prepared.connected)
         status, error, candidate_state = "succeeded", None, None
         stages_done: list[str] = []
         conn = prepared.connected
@@ -153,6 +157,7 @@ class CompileJob:
             lm_calls=meter.real_calls,
             cached_calls=meter.cached_calls,
             tokens=meter.tokens,
+            cost_usd=meter.cost_usd,
             elapsed_s=round(meter.elapsed_s, 3),
             events_summary=summary,
             **({"program_state": candidate_state} if candidate_state is not None else {}),
@@ -172,12 +177,18 @@ class CompileJob:
         setattr(student, ROOT_MARK, True)
         train, val = prepared.examples["train"], prepared.examples["validation"]
         project = self.project
+
+        def lm_for_profile(name: str):
+            connected = connect(project.profile(name))
+            meter.price_models(connected)  # GEPA's reflection model, MIPROv2's prompt model: their own prices
+            return connected.lm
+
         context = BuildContext(
             metric=metrics.build_metric(prepared.metric_spec),
             feedback_metric=metrics.build_feedback_metric(prepared.metric_spec),
             seed=self.settings.seed,
             threads=prepared.connected.profile.concurrency,
-            lm_for_profile=lambda name: connect(project.profile(name)).lm,
+            lm_for_profile=lm_for_profile,
         )
         self.sink(StageStarted("compile", len(train)))
         meter.track_root_calls("compile", len(train))
@@ -248,12 +259,31 @@ class CompileJob:
         return out
 
     def _summary(self, meter, stages_done: list[str]) -> dict:
-        return {
+        summary = {
             "stages_done": stages_done,
             "trials": len(meter.trials),
             "best_trial_score": meter.best_score,
             "logical_lm_calls": meter.logical_calls,
         }
+        if meter.unpriced_calls:
+            # The cost is unknown, not zero; what was priced is kept so a partial figure is not lost.
+            summary["unpriced_lm_calls"] = meter.unpriced_calls
+            summary["priced_cost_usd"] = meter.known_cost_usd
+        return summary
+
+
+def _check_prices_known(connected, other_profiles) -> None:
+    """A cost budget is only a cap when every model the run calls has a known price."""
+    from engine.lms.pricing import price_for, price_of
+
+    priced = [(connected.profile, price_of(connected))] + [(p, price_for(p)) for p in other_profiles]
+    for profile, price in priced:
+        if not price.known:
+            raise WorkbenchError(
+                f"a cost budget needs a known price for every model, and profile {profile.name!r} ({profile.provider} "
+                f"{profile.model}) has none; give it prices (usd_per_million_input_tokens and "
+                f"usd_per_million_output_tokens in [models.{profile.name}]) or cap LM calls or tokens instead"
+            )
 
 
 def _revision_change(watch) -> str | None:

@@ -73,6 +73,7 @@ class EvaluateJob:
         program, examples, connected, warnings = self.prepare()
         _use_project_cache(self.project)
         meter = RunMeter(self.sink, self.cancel)
+        meter.price_models(connected)
         stage = f"evaluate {'baseline' if self.settings.run_id is None else self.settings.run_id} on {self.settings.split}"
         self.sink(StageStarted(stage, len(examples)))
         status = "succeeded"
@@ -101,6 +102,7 @@ class EvaluateJob:
             "lm_calls": meter.real_calls,
             "cached_calls": meter.cached_calls,
             "tokens": meter.tokens,
+            "cost_usd": meter.cost_usd,
             "elapsed_s": round(meter.elapsed_s, 3),
             "warnings": warnings,
             "predictions": [

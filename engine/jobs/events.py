@@ -27,7 +27,10 @@ class Progress:
 
 @dataclass(frozen=True)
 class LMCallFinished:
-    """One real (not cached) LM call finished. Totals are for the whole run so far."""
+    """One real (not cached) LM call finished. Totals are for the whole run so far.
+
+    Costs are in US dollars; None means unknown (a model with no known price), never free.
+    """
 
     prompt_tokens: int
     completion_tokens: int
@@ -35,6 +38,8 @@ class LMCallFinished:
     total_cached: int
     total_prompt_tokens: int
     total_completion_tokens: int
+    cost_usd: float | None = None
+    total_cost_usd: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""One run's meter: LM calls, tokens, trials, cancel and budget, across DSPy's pool threads.
+"""One run's meter: LM calls, tokens, cost, trials, cancel and budget, across DSPy's pool threads.
 
 Plugged into DSPy with `dspy.context(callbacks=[meter.callback], usage_tracker=meter.tracker)`:
-- the usage tracker sees every real (non-cached) call with its tokens. DSPy deep-copies the
-  tracker into each pool thread and never merges it back, so ours returns itself from
-  `__deepcopy__` and counts under a lock;
+- the usage tracker sees every real (non-cached) call with its model string and tokens. DSPy
+  deep-copies the tracker into each pool thread and never merges it back, so ours returns itself
+  from `__deepcopy__` and counts under a lock. Each call is priced there by the model that made it
+  (`price_models`: the run's own LM and every other profile's, e.g. GEPA's reflection model), so a
+  cache hit costs nothing new (`lm.history` keeps a hit's original cost: never summed here);
 - the callback sees every logical call (`on_lm_start`/`on_lm_end`, cache hits included), where
   cancel and budgets are enforced, and every `Evaluate` an optimizer runs (a trial).
 """
@@ -19,6 +21,7 @@ from dspy.utils.usage_tracker import UsageTracker
 
 from engine.jobs.control import Budget, BudgetExceeded, CancelToken, RunCancelled
 from engine.jobs.events import EventSink, LMCallFinished, Progress, TrialFinished, ignore
+from engine.lms.pricing import UNKNOWN_PRICE, Price, price_of, tokens_of
 
 ROOT_MARK = "_workbench_root"
 
@@ -35,7 +38,9 @@ class RunMeter:
         self.real_calls = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
-        self.cost_usd = 0.0
+        self.known_cost_usd = 0.0  # the priced calls' cost; what a cost budget is checked against
+        self.unpriced_calls = 0  # real calls on a model whose price is unknown
+        self._prices: dict[str, Price] = {}  # model string -> price
         self.stop_reason: str | None = None
         self.trials: list[TrialFinished] = []
         self.best_score: float | None = None
@@ -58,12 +63,26 @@ class RunMeter:
         return {"prompt": self.prompt_tokens, "completion": self.completion_tokens}
 
     @property
+    def cost_usd(self) -> float | None:
+        """The run's cost so far in US dollars; None once any real call had no known price."""
+        return None if self.unpriced_calls else self.known_cost_usd
+
+    @property
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started
 
     def context(self):
         """The `dspy.context` that routes this run's calls through the meter."""
         return dspy.context(callbacks=[self.callback], usage_tracker=self.tracker)
+
+    def price_models(self, *connected) -> None:
+        """Price the calls of these ConnectedLMs (by their LM's model string, which copies keep)."""
+        for conn in connected:
+            self.price_model(conn.lm.model, price_of(conn))
+
+    def price_model(self, model: str, price: Price) -> None:
+        with self._lock:
+            self._prices[model] = price
 
     def track_root_calls(self, stage: str, total: int) -> None:
         """Report Progress(stage, k, total) for each call of the program's root module."""
@@ -82,7 +101,7 @@ class RunMeter:
         with self._lock:
             reason = self.budget.exceeded(
                 calls=self.real_calls, tokens=self.prompt_tokens + self.completion_tokens,
-                cost=self.cost_usd, started=self.started,
+                cost=self.known_cost_usd, started=self.started,
             )
             if reason:
                 self.stop_reason = reason
@@ -93,15 +112,19 @@ class RunMeter:
         with self._lock:
             self.logical_calls += 1
 
-    def add_usage(self, usage: dict) -> None:
-        prompt = int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0)
-        completion = int(usage.get("completion_tokens") or usage.get("output_tokens") or 0)
+    def add_usage(self, model: str, usage: dict) -> None:
+        prompt, completion = tokens_of(usage)
+        cost = self._prices.get(model, UNKNOWN_PRICE).cost(usage)
         with self._lock:
             self.real_calls += 1
             self.prompt_tokens += prompt
             self.completion_tokens += completion
+            if cost is None:
+                self.unpriced_calls += 1
+            else:
+                self.known_cost_usd += cost
             event = LMCallFinished(prompt, completion, self.real_calls, self.cached_calls,
-                                   self.prompt_tokens, self.completion_tokens)
+                                   self.prompt_tokens, self.completion_tokens, cost, self.cost_usd)
         self.sink(event)
 
     def root_call_started(self) -> None:
@@ -148,7 +171,7 @@ class _SharedTracker(UsageTracker):
 
     def add_usage(self, lm: str, usage_entry: dict) -> None:
         if usage_entry:
-            self._meter.add_usage(dict(usage_entry))
+            self._meter.add_usage(lm, dict(usage_entry))
 
 
 class _MeterCallback(BaseCallback):

@@ -35,6 +35,7 @@ class FakeOpenAI(FakeServer):
         self.accept = tuple(accept)
         self.chooser = chooser
         self.bodies: list[dict] = []
+        self.usages: list[dict] = []  # each completion answered: its messages and the `usage` it reported
         self.auth_seen: list[bool] = []  # whether each chat request carried the right key
 
     @property
@@ -96,13 +97,16 @@ class FakeOpenAI(FakeServer):
         else:
             content = "OK"
         prompt_tokens, completion_tokens = count_tokens(messages), max(1, len(content.split()))
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                 "total_tokens": prompt_tokens + completion_tokens}
+        with self.lock:
+            self.usages.append({"messages": messages, **usage})
         h.send_json(200, {
             "id": f"chatcmpl-{len(self.bodies):06d}", "object": "chat.completion", "created": int(time.time()),
             "model": self.served.get(model, model), "system_fingerprint": self.fingerprint,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
                          "logprobs": None, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "usage": usage,
         })
 
     def _authorized(self, h) -> bool:
