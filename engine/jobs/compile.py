@@ -10,6 +10,7 @@ completed before a cancel, a budget stop or a failure is kept.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
@@ -132,9 +133,9 @@ class CompileJob:
             status = stop.status
             error = meter.stop_reason if status == "stopped_by_budget" else "cancelled by the user"
             if candidate_state is None and meter.best_state is not None:
-                # Stopped mid-search: keep the best candidate the optimizer had scored on validation.
+                # Stopped mid-search: keep the best candidate the optimizer had scored (RunMeter._rank).
                 candidate_state = meter.best_state
-                error += f"; kept the best candidate so far (validation {meter.best_score:.3f})"
+                error += f"; kept the best candidate so far ({meter.best_kind} {meter.best_score:.3f})"
         except WorkbenchError as exc:
             status, error = "failed", str(exc)
         except Exception as exc:  # a bug or a provider failure: keep the record, log the detail
@@ -170,6 +171,7 @@ class CompileJob:
     def _compile(self, prepared: PreparedCompile, student, meter):
         import dspy  # noqa: F401  (the optimizer is built inside the run's dspy.context)
 
+        from engine.jobs import simba_trials
         from engine.jobs.instrument import ROOT_MARK
         from engine.lms.connect import connect
         from engine.optimizers import BuildContext
@@ -192,14 +194,22 @@ class CompileJob:
         )
         self.sink(StageStarted("compile", len(train)))
         meter.track_root_calls("compile", len(train))
-        meter.name_splits({"train": len(train), "validation": len(val)})
+        # An optimizer without a valset never scores on it (so a validation split of the train
+        # split's size is not mistaken for it); with one, a same-sized set is the validation split.
+        uses_valset = prepared.info.uses_valset
+        meter.name_splits({"train": len(train), **({"validation": len(val)} if uses_valset else {})},
+                          selects_on="validation" if uses_valset else "train")
         # MIPROv2 and SIMBA copy dspy.settings.lm in __init__: build inside the context.
         optimizer, compile_kwargs = prepared.info.build(prepared.params, context)
         kwargs = {"trainset": train, **compile_kwargs}
         if prepared.info.uses_valset:
             kwargs["valset"] = val
+        # SIMBA runs no dspy.Evaluate, where the meter sees other optimizers' trials.
+        trials = (simba_trials.candidate_trials(meter, len(train), prepared.params["bsize"])
+                  if prepared.info.key == "simba" else contextlib.nullcontext())
         try:
-            candidate = optimizer.compile(student.deepcopy(), **kwargs)
+            with trials:
+                candidate = optimizer.compile(student.deepcopy(), **kwargs)
         finally:
             meter.stop_tracking_root_calls()
         setattr(candidate, ROOT_MARK, False)

@@ -24,6 +24,7 @@ from engine.jobs.events import EventSink, LMCallFinished, Progress, TrialFinishe
 from engine.lms.pricing import UNKNOWN_PRICE, Price, price_of, tokens_of
 
 ROOT_MARK = "_workbench_root"
+MINIBATCH = "minibatch"
 
 
 class RunMeter:
@@ -44,8 +45,11 @@ class RunMeter:
         self.stop_reason: str | None = None
         self.trials: list[TrialFinished] = []
         self.best_score: float | None = None
-        self.best_state: dict | None = None  # the best validation-scored candidate, kept for a stop
+        self.best_kind: str | None = None
+        self._best_rank = -1
+        self.best_state: dict | None = None  # the best candidate so far (see trial_finished), kept for a stop
         self.split_sizes: dict[int, str] = {}
+        self.selects_on = "validation"
         self.root_calls = 0
         self.progress_stage: str | None = None
         self.progress_total = 0
@@ -136,27 +140,34 @@ class RunMeter:
                              self.progress_total)
         self.sink(event)
 
-    def name_splits(self, sizes: dict[str, int]) -> None:
-        """Tell trials apart by the set they were scored on: {"validation": 60, "train": 150}."""
+    def name_splits(self, sizes: dict[str, int], selects_on: str = "validation") -> None:
+        """Tell trials apart by the set they were scored on: {"validation": 60, "train": 150};
+        `selects_on` is the set the optimizer picks its result on (train when it has no valset)."""
         self.split_sizes = {n: split for split, n in sizes.items()}
+        self.selects_on = selects_on
 
     def trial_kind(self, devset_size: int | None) -> str:
-        return self.split_sizes.get(devset_size, "minibatch") if devset_size is not None else "minibatch"
+        return self.split_sizes.get(devset_size, MINIBATCH) if devset_size is not None else MINIBATCH
+
+    def _rank(self, kind: str) -> int:
+        # A score on the set the optimizer selects on beats one on another full set, which beats a
+        # minibatch score (noisy, and minibatches differ); within a rank the higher score wins.
+        return 2 if kind == self.selects_on else 0 if kind == MINIBATCH else 1
 
     def trial_finished(self, score: float, kind: str, program=None) -> None:
-        """An optimizer scored a candidate. Validation-scored ones compete for best-so-far."""
+        """An optimizer scored a candidate. The best so far is the one a stop would keep (see _rank)."""
+        rank = self._rank(kind)
         with self._lock:
-            improved = kind == "validation" and (self.best_score is None or score > self.best_score)
+            improved = rank > self._best_rank or (rank == self._best_rank and score > self.best_score)
             if improved:
-                self.best_score = score
+                self.best_score, self.best_kind, self._best_rank = score, kind, rank
         if improved and program is not None:
             state = program.dump_state()  # outside the lock: a deep copy of demos and instructions
             with self._lock:
-                if self.best_score == score:
+                if self.best_score == score and self.best_kind == kind:
                     self.best_state = state
         with self._lock:
-            best = self.best_score if self.best_score is not None else score
-            event = TrialFinished(index=len(self.trials) + 1, score=score, best_so_far=best, kind=kind)
+            event = TrialFinished(index=len(self.trials) + 1, score=score, best_so_far=self.best_score, kind=kind)
             self.trials.append(event)
         self.sink(event)
 

@@ -48,10 +48,14 @@ def test_each_optimizer_compiles_through_the_job(sample_project, scripted_connec
     assert record.status == "succeeded", record.error
     assert set(record.scores) == {"validation", "test"}
     assert record.program_state is not None
+    trials = [e for e in events if isinstance(e, TrialFinished)]
     if key in ("bootstrap-rs", "miprov2"):
-        trials = [e for e in events if isinstance(e, TrialFinished)]
         assert any(t.kind == "validation" for t in trials)
-        assert len(sample_project.store.trials(record.run_id)) == len(trials)
+    if key in ("copro", "simba"):  # no valset: they select on train
+        assert any(t.kind == "train" for t in trials)
+    if key == "simba":
+        assert any(t.kind == "minibatch" for t in trials)
+    assert len(sample_project.store.trials(record.run_id)) == len(trials)
 
 
 def test_cancel_during_a_search_keeps_the_best_candidate_so_far(sample_project, scripted_connect):
@@ -80,3 +84,45 @@ def test_budget_stop_overshoots_by_at_most_the_calls_in_flight(sample_project, s
     assert record.status == "stopped_by_budget"
     # one thread per the embedded profile: nothing else was in flight when the cap was reached
     assert record.lm_calls == 25 and record.events_summary["logical_lm_calls"] == 25
+
+
+def test_simba_reports_each_candidate_with_the_score_simba_selects_on(sample_project, scripted_connect):
+    import dspy
+
+    from engine import metrics
+    from engine.jobs import simba_trials
+    from engine.jobs.instrument import RunMeter
+    from engine.programs import build_program
+
+    scripted = scripted_connect(rules={"refund": {**ANSWER, "urgency": "low"}}, default=ANSWER)
+    train = sample_project.examples("train", 8)
+    meter = RunMeter()
+    meter.name_splits({"train": len(train)}, selects_on="train")
+    with dspy.context(lm=scripted.lm, adapter=dspy.JSONAdapter()), meter.context():
+        simba = dspy.SIMBA(metric=metrics.build_metric(sample_project.metric_spec()), bsize=4, num_candidates=2,
+                           max_steps=2, max_demos=1, num_threads=1)
+        with simba_trials.candidate_trials(meter, len(train), bsize=4):
+            result = simba.compile(build_program(sample_project.program), trainset=train, seed=0)
+    full = [t for t in meter.trials if t.kind == "train"]
+    # The final candidates SIMBA scored on the whole trainset, with SIMBA's own scores.
+    assert sorted(t.score for t in full) == pytest.approx(sorted(c["score"] for c in result.candidate_programs))
+    minibatch = [t for t in meter.trials if t.kind == "minibatch"]
+    assert 2 <= len(minibatch) <= 2 * 3  # per step: up to num_candidates + 1 new candidates
+    assert meter.best_kind == "train" and meter.best_score == pytest.approx(max(t.score for t in full))
+    assert [t.index for t in meter.trials] == list(range(1, len(meter.trials) + 1))
+
+
+def test_a_cancelled_simba_keeps_its_best_candidate_so_far(sample_project, scripted_connect):
+    scripted_connect(default=ANSWER)
+    cancel = CancelToken()
+
+    def sink(event):
+        if isinstance(event, TrialFinished):
+            cancel.cancel()  # at the first candidate SIMBA scored
+
+    record = CompileJob(sample_project, CompileSettings("simba", {**SMALL["simba"], "max_steps": 3}, limit=8),
+                        sink=sink, cancel=cancel).run()
+    assert record.status == "cancelled"
+    assert "kept the best candidate so far (minibatch" in record.error
+    assert sample_project.store.get_run(record.run_id).program_state is not None
+    assert [t.detail["kind"] for t in sample_project.store.trials(record.run_id)][0] == "minibatch"
