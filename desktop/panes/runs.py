@@ -38,6 +38,7 @@ from engine import optimizers
 from engine.errors import WorkbenchError
 from engine.jobs.events import (LMCallFinished, LogLine, Progress, RunFinished, StageStarted,
                                 TrialFinished)
+from engine.lms.pricing import cost_text
 
 STATUSES = ("running", "succeeded", "failed", "cancelled", "stopped_by_budget", "interrupted")
 NOT_SET = "not set"
@@ -160,6 +161,18 @@ def _spin_value(spin: QSpinBox):
     return None if spin.value() == spin.minimum() else spin.value()
 
 
+def _cost_spin() -> QDoubleSpinBox:
+    """US dollars with a "no cap" state at 0 (a $0 cap would stop before the first call)."""
+    spin = QDoubleSpinBox()
+    spin.setRange(0.0, 1_000_000.0)
+    spin.setDecimals(2)
+    spin.setSingleStep(0.5)
+    spin.setPrefix("$")
+    spin.setSpecialValueText("no cap")
+    spin.setValue(0.0)
+    return spin
+
+
 # -- the run history model ------------------------------------------------------------------------------
 
 def _pair(scores: dict, split: str) -> str:
@@ -175,7 +188,7 @@ def _pair(scores: dict, split: str) -> str:
 class RunsTableModel(QAbstractTableModel):
     """The run history (a list of RunRecords from list_runs, held by reference)."""
 
-    COLUMNS = ("Started", "Status", "Optimizer", "Validation", "Test", "Review", "Model",
+    COLUMNS = ("Started", "Status", "Optimizer", "Validation", "Test", "Cost", "Review", "Model",
                "Revision", "Run")
 
     def __init__(self, parent=None):
@@ -199,6 +212,8 @@ class RunsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal:
             if self.COLUMNS[section] in ("Validation", "Test"):
                 return "baseline → candidate score"
+            if self.COLUMNS[section] == "Cost":
+                return "US dollars for the run's real LM calls; unknown when a model has no known price"
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -216,6 +231,7 @@ class RunsTableModel(QAbstractTableModel):
                 "Revision": short_revision(r.model_revision),
                 "Validation": _pair(r.scores, "validation"),
                 "Test": _pair(r.scores, "test"),
+                "Cost": cost_text(r.cost_usd),
                 "Review": r.review.decision if r.review else "unreviewed",
             }[column]
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -223,6 +239,9 @@ class RunsTableModel(QAbstractTableModel):
                 return r.model_revision
             if column == "Status" and r.error:
                 return r.error
+            if column == "Cost":
+                return (f"{r.lm_calls:,} real LM calls ({r.cached_calls:,} from cache), "
+                        f"{int(r.tokens.get('prompt', 0)) + int(r.tokens.get('completion', 0)):,} tokens")
             if column == "Review" and r.review:
                 return f"{r.review.decision} by {r.review.reviewer or '?'}: {r.review.note}"
         if role == Qt.ItemDataRole.ForegroundRole and column == "Status":
@@ -361,11 +380,16 @@ class RunsPane(Pane):
         self.max_tokens_spin = _optional_spin("no cap")
         self.max_tokens_spin.setSingleStep(1000)
         self.max_tokens_spin.setToolTip("Stop after this many prompt + completion tokens")
+        self.max_cost_spin = _cost_spin()
+        self.max_cost_spin.setToolTip("Stop once the run's LM calls cost this much (every model needs a known "
+                                      "price: LiteLLM's for hosted providers, $0 for local ones, or the "
+                                      "profile's own prices)")
         self.max_seconds_spin = _optional_spin("no cap", 7 * 24 * 3600)
         self.max_seconds_spin.setSuffix(" s")
         self.max_seconds_spin.setToolTip("Stop after this much wall time")
         bf.addRow("LM calls", self.max_calls_spin)
         bf.addRow("Tokens", self.max_tokens_spin)
+        bf.addRow("Cost", self.max_cost_spin)
         bf.addRow("Seconds", self.max_seconds_spin)
         v.addWidget(budget_box)
         v.addStretch(1)
@@ -620,6 +644,7 @@ class RunsPane(Pane):
             limit=_spin_value(self.limit_spin),
             budget=Budget(max_calls=_spin_value(self.max_calls_spin),
                           max_tokens=_spin_value(self.max_tokens_spin),
+                          max_cost_usd=self.max_cost_spin.value() or None,
                           max_seconds=_spin_value(self.max_seconds_spin)),
         )
 
@@ -682,6 +707,7 @@ class RunsPane(Pane):
         self.trials_table.setRowCount(0)
         self.chart.clear()
         self._calls = self._cached = self._tokens = 0
+        self._cost: float | None = 0.0
         self._show_meter()
 
     def _on_event(self, event) -> None:
@@ -692,6 +718,7 @@ class RunsPane(Pane):
         elif isinstance(event, LMCallFinished):
             self._calls, self._cached = event.total_calls, event.total_cached
             self._tokens = event.total_prompt_tokens + event.total_completion_tokens
+            self._cost = event.total_cost_usd
             self._show_meter()
         elif isinstance(event, StageStarted):
             if self._job is not None and self._job.run_id and self._job.run_id != self._last_run_id:
@@ -726,6 +753,7 @@ class RunsPane(Pane):
         elapsed = "" if self._started_at is None else _clock(time.monotonic() - self._started_at)
         cached = f" ({self._cached:,} from cache)" if self._cached else ""
         self.meter_label.setText(f"LM calls {self._calls:,}{cached}   ·   tokens {self._tokens:,}"
+                                 f"   ·   cost {cost_text(self._cost)}"
                                  + (f"   ·   elapsed {elapsed}" if elapsed else ""))
 
     def _show_elapsed(self) -> None:
@@ -752,6 +780,7 @@ class RunsPane(Pane):
             self._last_run_id = record.run_id
             self._calls, self._cached = record.lm_calls, record.cached_calls
             self._tokens = int(record.tokens.get("prompt", 0)) + int(record.tokens.get("completion", 0))
+            self._cost = record.cost_usd
         scores = _scores_text(record.scores) if record is not None else ""
         if status == "succeeded":
             self.status_banner.show_info(f"Finished. {scores}".strip())

@@ -287,3 +287,31 @@ def test_clear_cache_is_disabled_while_a_compile_runs(pane, sample_session, dumm
         assert not pane.clear_cache_btn.isEnabled()
         assert not pane.clear_lm_cache()
     qtbot.waitUntil(lambda: not pane.is_busy(), timeout=10_000)
+
+
+def test_cost_is_shown_live_and_in_the_history_and_the_budget_can_cap_it(pane, sample_session, dummy_lm, qtbot):
+    from engine.jobs.events import LMCallFinished
+
+    assert pane.max_cost_spin.specialValueText() == "no cap" and pane.settings().budget.max_cost_usd is None
+    pane.max_cost_spin.setValue(2.5)
+    assert pane.settings().budget.max_cost_usd == 2.5
+    pane.max_cost_spin.setValue(0.0)
+
+    pane._reset_live()
+    pane._on_event(LMCallFinished(10, 2, 1, 0, 10, 2, cost_usd=0.0042, total_cost_usd=0.0042))
+    assert "cost $0.0042" in pane.meter_label.text()
+    pane._on_event(LMCallFinished(10, 2, 2, 0, 20, 4, cost_usd=None, total_cost_usd=None))
+    assert "cost unknown" in pane.meter_label.text()  # never $0.00 for a price nobody knows
+
+    pane.select_optimizer("labeled-fewshot")
+    pane.limit_spin.setValue(3)
+    with qtbot.waitSignal(pane.run_finished, timeout=60_000) as finished:
+        pane.start_compile()
+    record = finished.args[0]
+    assert record.status == "succeeded" and record.cost_usd == 0.0  # the embedded model is free
+    assert "cost $0.00" in pane.meter_label.text()
+    qtbot.waitUntil(lambda: [r.status for r in pane.history_model.records] == ["succeeded"], timeout=10_000)
+    column = pane.history_model.COLUMNS.index("Cost")
+    assert pane.history_model.index(0, column).data() == "$0.00"
+    pane.history_model.set_records([record.model_copy(update={"cost_usd": None})])
+    assert pane.history_model.index(0, column).data() == "unknown"
