@@ -2,8 +2,9 @@
 
 One image per pane at 1280x800 (start.png, dataset.png, program.png, ...), after a real compile on
 the embedded model so Runs and Review show real figures (`--no-runs` skips it), a MIPROv2 run
-mid-search (runs-miprov2-live.png), the Dataset pane with a leak (dataset-leakage.png), the import dialog (import-dialog.png) and the Dataset pane in
-dark mode (dataset-dark.png). Runs offscreen in throw-away folders: the user's settings, projects
+mid-search (runs-miprov2-live.png) and the two runs compared (compare-runs.png), the Dataset pane
+with a leak (dataset-leakage.png), the import dialog (import-dialog.png) and the add-profile
+dialog (models-add-profile.png); `--dark` renders the same in dark mode. Runs offscreen in throw-away folders: the user's settings, projects
 and logs are never touched. Used for the docs and to eyeball layout changes.
 """
 
@@ -88,7 +89,40 @@ def _real_runs(app, window, out: Path, suffix: str) -> list[Path]:
     runs.cancel_compile()
     _wait(app, lambda: not runs.is_busy(), timeout_s=120)
     tabs.setCurrentIndex(0)
-    return [shot]
+    return [shot, _compare_runs(app, window, out / f"compare-runs{suffix}.png")]
+
+
+def _compare_runs(app, window, path: Path) -> Path:
+    runs = window.pane("Runs")
+    shown = []
+    runs.comparison_shown.connect(shown.append)
+    runs.select_runs([r.run_id for r in window.session.project.store.list_runs()[:2]])
+    runs.compare_selected()
+    _wait(app, lambda: bool(shown), timeout_s=120)
+    dialog = shown[0]
+    dialog.resize(1100, 720)
+    _settle(app, window)
+    dialog.grab().save(str(path))
+    print(path)
+    dialog.close()
+    return path
+
+
+def _add_profile_dialog(app, window, path: Path) -> Path:
+    window.show_pane("Models")
+    dialog = window.pane("Models").add_profile()
+    dialog.name_edit.setText("studio")
+    dialog.provider_combo.setCurrentIndex(dialog.provider_combo.findData("openai-compatible"))
+    dialog.model_edit.setText("qwen2.5-7b-instruct")
+    dialog.base_url_edit.setText("http://localhost:1234/v1")
+    dialog.price_check.setChecked(True)
+    dialog.price_input.setValue(0.2)
+    dialog.price_output.setValue(0.6)
+    _settle(app, window)
+    dialog.grab().save(str(path))
+    print(path)
+    dialog.reject()
+    return path
 
 
 def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True) -> list[Path]:
@@ -153,6 +187,7 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True) -
     print(written[-1])
     dialog.reject()
 
+    written.append(_add_profile_dialog(application, window, out / f"models-add-profile{suffix}.png"))
     window.close()
     return written
 

@@ -1,4 +1,5 @@
-"""Add or edit a model profile: provider, model, endpoint, generation settings and an API key.
+"""Add or edit a model profile: provider, model, endpoint, generation settings, optional prices
+(USD per million input / output tokens, for cost budgets on servers nobody else prices) and an API key.
 
 The profile is saved with `engine.lms.manage.add_profile` to the user's models.toml. The API key
 field is a password field whose text goes straight to the engine (`add_profile(api_key=...)` or
@@ -13,8 +14,9 @@ opens in "key only" mode: the settings are shown read-only and only the key can 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
-                               QHBoxLayout, QLineEdit, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QVBoxLayout,
+                               QWidget)
 
 from desktop.panes.common import MessageBanner, muted
 from engine.errors import WorkbenchError
@@ -61,7 +63,7 @@ class ProfileDialog(QDialog):
         self._project = project
         self._key_state = key_state
         self.setWindowTitle(f"Edit profile “{profile.name}”" if self._editing else "Add model profile")
-        self.setMinimumWidth(640)
+        self.setMinimumWidth(720)
         layout = QVBoxLayout(self)
         if self._key_only:
             where = "built in" if source == "builtin" else "defined in this project's project.toml"
@@ -107,6 +109,27 @@ class ProfileDialog(QDialog):
             self.format_combo.addItem(label, value)
         form.addRow("Prompt format", self.format_combo)
 
+        # Optional prices: they win over LiteLLM's price map, and let a paid OpenAI-compatible
+        # endpoint (whose price nobody else knows) be capped with a cost budget.
+        price_row = QHBoxLayout()
+        self.price_check = QCheckBox("Set")
+        self.price_check.setToolTip("Without prices: local models are free, hosted ones use LiteLLM's "
+                                    "price map, other servers' cost is unknown")
+        self.price_input = QDoubleSpinBox(minimum=0.0, maximum=1_000_000.0, decimals=4, prefix="$")
+        self.price_output = QDoubleSpinBox(minimum=0.0, maximum=1_000_000.0, decimals=4, prefix="$")
+        self.price_input.setAccessibleName("USD per million input tokens")
+        self.price_output.setAccessibleName("USD per million output tokens")
+        price_row.addWidget(self.price_check)
+        price_row.addWidget(self.price_input)
+        price_row.addWidget(QLabel("input"))
+        price_row.addSpacing(12)
+        price_row.addWidget(self.price_output)
+        price_row.addWidget(QLabel("output"))
+        price_row.addStretch(1)
+        form.addRow("Price per 1M tokens", price_row)
+        self.price_check.toggled.connect(self._prices_toggled)
+        self._prices_toggled(False)
+
         self.key_edit = QLineEdit()
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_edit.setAccessibleName("API key")
@@ -132,7 +155,8 @@ class ProfileDialog(QDialog):
         if self._key_only:
             for widget in (self.name_edit, self.provider_combo, self.other_provider, self.model_edit,
                            self.base_url_edit, self.temperature, self.max_tokens, self.seed,
-                           self.concurrency, self.timeout, self.format_combo):
+                           self.concurrency, self.timeout, self.format_combo, self.price_check,
+                           self.price_input, self.price_output):
                 widget.setEnabled(False)
 
     # -- values ----------------------------------------------------------------------------------
@@ -153,6 +177,11 @@ class ProfileDialog(QDialog):
         self.concurrency.setValue(profile.concurrency)
         self.timeout.setValue(profile.timeout_s)
         self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(profile.format)))
+        priced = profile.usd_per_million_input_tokens is not None
+        self.price_check.setChecked(priced)
+        if priced:
+            self.price_input.setValue(profile.usd_per_million_input_tokens)
+            self.price_output.setValue(profile.usd_per_million_output_tokens)
 
     def provider(self) -> str:
         value = self.provider_combo.currentData()
@@ -171,7 +200,13 @@ class ProfileDialog(QDialog):
             "concurrency": self.concurrency.value(),
             "timeout_s": self.timeout.value(),
             "format": self.format_combo.currentData(),
+            "usd_per_million_input_tokens": self.price_input.value() if self.price_check.isChecked() else None,
+            "usd_per_million_output_tokens": self.price_output.value() if self.price_check.isChecked() else None,
         }
+
+    def _prices_toggled(self, on: bool) -> None:
+        self.price_input.setEnabled(on)
+        self.price_output.setEnabled(on)
 
     def _provider_changed(self, *_args) -> None:
         provider = self.provider_combo.currentData()

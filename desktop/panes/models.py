@@ -35,7 +35,7 @@ SETTINGS = (
     ("provider", "Provider"), ("model", "Model"), ("base_url", "Endpoint"), ("format", "Prompt format"),
     ("temperature", "Temperature"), ("max_tokens", "Max tokens"), ("seed", "Seed"),
     ("concurrency", "Parallel calls"), ("timeout_s", "Timeout (s)"), ("context_tokens", "Context (tokens)"),
-    ("key", "API key"), ("source", "Lives in"),
+    ("price", "Price"), ("key", "API key"), ("source", "Lives in"),
 )
 FORMAT_HELP = {
     "compact": "short system prompt, schema-constrained JSON answers (for small local models)",
@@ -137,6 +137,7 @@ class ModelsPane(Pane):
         self._infos: dict = {}  # name -> engine ProfileInfo
         self._profiles: dict = {}  # name -> ModelProfile
         self._reports: dict = {}  # name -> the last ConnectionReport of this session
+        self._prices: dict[str, str] = {}  # name -> a hosted profile's price, once looked up
         self.profile_dialog = None
         self.pull_dialog = None
         self._build()
@@ -380,6 +381,8 @@ class ModelsPane(Pane):
                     text = f"missing: Edit… to store one, or set {profile.key_env_var()}"
             elif key == "source":
                 text = source_text(info)
+            elif key == "price":
+                text = self._price_text(profile)
             elif key == "base_url":
                 text = endpoint_text(info) if info.kind != "embedded" else "in process (no server)"
             else:
@@ -398,6 +401,28 @@ class ModelsPane(Pane):
         if is_ollama:
             self.installed_box.setTitle(f"Installed in Ollama at {endpoint_text(info)}")
             self.refresh_installed()
+
+    # -- price ---------------------------------------------------------------------------------------
+
+    def _price_text(self, profile) -> str:
+        """The price now when it needs no lookup; a hosted model's is looked up in LiteLLM's price
+        map on a worker (importing LiteLLM takes seconds: never on the GUI thread)."""
+        from engine.lms import pricing
+
+        if profile.kind != "hosted" or profile.usd_per_million_input_tokens is not None:
+            return pricing.price_for(profile).describe()
+        if profile.name in self._prices:
+            return self._prices[profile.name]
+        if not self._workers.busy(f"price:{profile.name}"):
+            self._workers.spawn(f"price:{profile.name}", lambda: pricing.price_for(profile).describe(),
+                                on_result=lambda text, name=profile.name: self._price_shown(name, text),
+                                on_error=lambda message, name=profile.name: self._price_shown(name, "unknown"))
+        return "looking it up in LiteLLM's price map…"
+
+    def _price_shown(self, name: str, text: str) -> None:
+        self._prices[name] = text
+        if self.selected_name() == name:
+            self.setting_labels["price"].setText(text)
 
     # -- revision ------------------------------------------------------------------------------------
 
@@ -639,6 +664,7 @@ class ModelsPane(Pane):
 
     def _profile_saved(self, name: str) -> None:
         self._reports.pop(name, None)
+        self._prices.pop(name, None)
         self._reload(select=name)
         self.profiles_changed.emit()
 

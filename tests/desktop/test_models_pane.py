@@ -147,6 +147,46 @@ def test_adding_a_profile_with_a_key_keeps_the_key_out_of_every_file(pane, memor
     edit.reject()
 
 
+def test_prices_set_in_the_dialog_are_saved_shown_and_can_be_unset(pane, memory_keyring, qtbot):
+    from engine.lms.profiles import user_profiles
+
+    dialog = pane.add_profile()
+    assert not dialog.price_input.isEnabled()  # no prices unless asked for
+    dialog.name_edit.setText("paid")
+    dialog.provider_combo.setCurrentIndex(dialog.provider_combo.findData("openai-compatible"))
+    dialog.model_edit.setText("qwen2.5-7b")
+    dialog.base_url_edit.setText("http://127.0.0.1:1234/v1")
+    dialog.price_check.setChecked(True)
+    dialog.price_input.setValue(0.5)
+    dialog.price_output.setValue(1.5)
+    with qtbot.waitSignal(pane.profiles_changed):
+        assert dialog.save()
+    dialog.accept()
+    saved = user_profiles()["paid"]
+    assert (saved.usd_per_million_input_tokens, saved.usd_per_million_output_tokens) == (0.5, 1.5)
+    assert pane.setting_labels["price"].text().startswith("$0.5 / $1.5 per million")
+
+    edit = pane.edit_profile()
+    assert edit.price_check.isChecked() and edit.price_output.value() == 1.5
+    edit.price_check.setChecked(False)
+    with qtbot.waitSignal(pane.profiles_changed):
+        assert edit.save()
+    edit.accept()
+    assert user_profiles()["paid"].usd_per_million_input_tokens is None
+    assert pane.setting_labels["price"].text() == "unknown"  # an unpriced server: never "$0"
+
+
+def test_a_hosted_profiles_price_is_looked_up_off_the_gui_thread(qtbot, sample_session, sample_project):
+    add_project_profile(sample_project, "gpt", {"provider": "openai", "model": "gpt-4o-mini", "format": "chat"})
+    pane = make_pane(qtbot, sample_session)
+    pane.select("gpt")
+    qtbot.waitUntil(lambda: "looking it up" not in pane.setting_labels["price"].text(), timeout=60_000)
+    assert pane.setting_labels["price"].text() == "LiteLLM's price for openai/gpt-4o-mini"
+    pane.select("embedded")
+    assert pane.setting_labels["price"].text() == "free (runs on this machine)"
+    pane.shutdown(10_000)
+
+
 def test_engine_errors_show_inline_verbatim(pane, monkeypatch):
     from engine.lms import keys
 
