@@ -111,6 +111,11 @@ def cmd_compile(args) -> int:
     from engine.project import Project
     from engine.reports import run_report
 
+    for flag in ("max_calls", "max_tokens", "max_cost", "max_seconds"):
+        value = getattr(args, flag)
+        if value is not None and not value > 0:  # also catches NaN
+            raise WorkbenchError(f"--{flag.replace('_', '-')} must be more than 0, not {value}; "
+                                 "leave it out for no cap")
     project = Project.open(args.dir)
     defaults = project.config.compile
     optimizer = args.optimizer or defaults.optimizer

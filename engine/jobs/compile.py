@@ -77,10 +77,14 @@ class CompileJob:
             )
         from engine.lms.connect import connect
 
+        capped = settings.budget.max_cost_usd is not None
+        if capped:  # before connecting: the answer needs no network, except a hosted model's served id
+            _check_prices_known([project.profile(params[p.name]) for p in info.params
+                                 if p.kind == "profile" and params.get(p.name)]
+                                + ([profile] if profile.kind != "hosted" else []))
         connected = connect(profile)
-        if settings.budget.max_cost_usd is not None:
-            _check_prices_known(connected, [project.profile(params[p.name]) for p in info.params
-                                            if p.kind == "profile" and params.get(p.name)])
+        if capped and profile.kind == "hosted":
+            _check_prices_known([profile], served_model=connected.revision.revision)
         fields = project.field_names
         hashes = {split: datasets.split_hash(project.frame, split, fields) for split in datasets.SPLITS}
         self.prepared = PreparedCompile(info, params, metric_spec, examples, connected, hashes)
@@ -282,13 +286,12 @@ class CompileJob:
         return summary
 
 
-def _check_prices_known(connected, other_profiles) -> None:
+def _check_prices_known(profiles, served_model: str | None = None) -> None:
     """A cost budget is only a cap when every model the run calls has a known price."""
-    from engine.lms.pricing import price_for, price_of
+    from engine.lms.pricing import price_for
 
-    priced = [(connected.profile, price_of(connected))] + [(p, price_for(p)) for p in other_profiles]
-    for profile, price in priced:
-        if not price.known:
+    for profile in profiles:
+        if not price_for(profile, served_model).known:
             raise WorkbenchError(
                 f"a cost budget needs a known price for every model, and profile {profile.name!r} ({profile.provider} "
                 f"{profile.model}) has none; give it prices (usd_per_million_input_tokens and "

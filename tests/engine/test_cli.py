@@ -96,8 +96,15 @@ def test_bad_jsonl_names_the_line(project_dir, tmp_path, capsys):
     (["--param", "k"], "NAME=VALUE"),
     (["--model", "gpt9"], "no model profile named"),
     (["--optimizer", "labeled-fewshot", "--param", "k=-1"], "at least 1"),
+    (["--max-cost", "-1"], "--max-cost must be more than 0"),
+    (["--max-cost", "0.5"], "a cost budget needs a known price"),  # with an unpriced model (below)
 ])
 def test_compile_user_errors_are_exit_2_with_no_run_recorded(project_dir, capsys, args, message):
+    from engine.lms import manage
+
+    manage.add_profile("lab", provider="openai-compatible", model="m", base_url="http://127.0.0.1:9/v1")
+    if "0.5" in args:
+        args = [*args, "--model", "lab"]
     before = snapshot(project_dir)
     code, out, err = run_cli(capsys, "compile", project_dir, *args, "--json")
     assert code == 2 and message in err and out == ""
@@ -119,10 +126,13 @@ def test_compile_json_contract(project_dir, capsys, scripted_connect):
             figures = report["evaluations"][split][which]
             assert figures["n"] == 5 and len(figures["ci95"]) == 2 and "per_slice" in figures
     assert report["lm_calls"] == 20 and set(report["tokens"]) == {"prompt", "completion"}
+    assert report["cost_usd"] == 0.0  # the embedded profile: a local model is free, and known to be
     assert report["elapsed_s"] >= 0 and "evaluate candidate on test" in err
 
     code, out, _ = run_cli(capsys, "runs", "list", project_dir, "--json")
-    assert [r["run_id"] for r in json.loads(out)] == [report["run_id"]]
+    rows = json.loads(out)
+    assert [r["run_id"] for r in rows] == [report["run_id"]]
+    assert (rows[0]["lm_calls"], rows[0]["cost_usd"]) == (20, 0.0)
     code, out, _ = run_cli(capsys, "approve", project_dir, "--run", report["run_id"], "--note", "ok", "--json")
     assert json.loads(out)["review"]["decision"] == "approved"
     bundle = project_dir.parent / "bundle"
@@ -144,4 +154,4 @@ def test_evaluate_json_has_interval_and_slices(project_dir, capsys, scripted_con
     assert code == 0 and result["n"] == 90 and result["ci_method"] == "wilson"
     assert result["ci95"][0] <= result["score"] <= result["ci95"][1]
     assert set(result["per_slice"]) >= {"refund", "adversarial"} and result["parse_failures"] == 0
-    assert result["lm_calls"] == 90
+    assert result["lm_calls"] == 90 and result["cost_usd"] == 0.0
