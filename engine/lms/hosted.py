@@ -1,8 +1,8 @@
 """Hosted providers through LiteLLM, as DSPy calls them: `dspy.LM("openai/gpt-4o-mini", engine="litellm")`.
 
 The LiteLLM path is chosen deliberately (DSPY-NOTES: `engine="auto"` may route some providers
-to DSPy's native client instead): LiteLLM's provider names are the CLI's provider names, and
-DSPy prices LiteLLM calls, so cost budgets work.
+to DSPy's native client instead): LiteLLM's provider names are the CLI's provider names, and its
+bundled price map prices each call (engine.lms.pricing), so cost budgets work.
 
 - The key comes from the keyring (or the provider's environment variable) when the profile is
   connected, i.e. at the start of each run, evaluation or test, and lives only in that `dspy.LM`'s
@@ -16,7 +16,7 @@ DSPy prices LiteLLM calls, so cost budgets work.
   to a new model the next run is never answered from the old model's cache.
 - `HostedLM` bounds the calls in flight per profile (a semaphore around `__call__`) and feeds
   the revision observer from each history entry. It overrides neither `forward` nor `aforward`,
-  so DSPy still manages it (cache, retries with `num_retries`, usage, cost).
+  so DSPy still manages it (cache, retries with `num_retries`, usage).
 """
 
 from __future__ import annotations
