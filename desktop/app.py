@@ -24,8 +24,8 @@ from pathlib import Path
 
 # Before anything imports pyarrow (see the module docstring).
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-
-
+# LiteLLM would otherwise fetch its price map from the network on first use (seconds offline).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from PySide6.QtCore import Qt, QtMsgType, qInstallMessageHandler  # noqa: E402
 from PySide6.QtGui import QGuiApplication  # noqa: E402

@@ -86,6 +86,7 @@ def test_lists_the_embedded_profile_and_its_revision(qtbot, sample_session):
     assert blocker.args == [f"sha256:{file_sha256(model_path())}"]
     assert pane.rev_sha.text() == blocker.args[0]
     assert pane.setting_labels["format"].text().startswith("compact")
+    assert pane.setting_labels["price"].text() == "free (runs on this machine)"
     assert pane.add_btn.isEnabled()
     assert not pane.remove_btn.isEnabled() and not pane.edit_btn.isEnabled()  # built in, needs no key
     assert pane.installed_box.isHidden()
@@ -108,6 +109,9 @@ def test_lists_a_project_profile_with_its_source_and_key_state(qtbot, sample_ses
     # a project's profile: the key can be set, the profile is not removable from here
     assert pane.edit_btn.isEnabled() and not pane.remove_btn.isEnabled()
     assert "project.toml" in pane.remove_btn.toolTip()
+    # its price comes from LiteLLM's map, looked up on a worker (importing LiteLLM takes seconds)
+    qtbot.waitUntil(lambda: "looking it up" not in pane.setting_labels["price"].text(), timeout=60_000)
+    assert pane.setting_labels["price"].text() == "LiteLLM's price for openai/gpt-4o-mini"
     pane.shutdown(10_000)
 
 
@@ -174,17 +178,6 @@ def test_prices_set_in_the_dialog_are_saved_shown_and_can_be_unset(pane, memory_
     edit.accept()
     assert user_profiles()["paid"].usd_per_million_input_tokens is None
     assert pane.setting_labels["price"].text() == "unknown"  # an unpriced server: never "$0"
-
-
-def test_a_hosted_profiles_price_is_looked_up_off_the_gui_thread(qtbot, sample_session, sample_project):
-    add_project_profile(sample_project, "gpt", {"provider": "openai", "model": "gpt-4o-mini", "format": "chat"})
-    pane = make_pane(qtbot, sample_session)
-    pane.select("gpt")
-    qtbot.waitUntil(lambda: "looking it up" not in pane.setting_labels["price"].text(), timeout=60_000)
-    assert pane.setting_labels["price"].text() == "LiteLLM's price for openai/gpt-4o-mini"
-    pane.select("embedded")
-    assert pane.setting_labels["price"].text() == "free (runs on this machine)"
-    pane.shutdown(10_000)
 
 
 def test_engine_errors_show_inline_verbatim(pane, monkeypatch):
