@@ -351,9 +351,16 @@ def _check_unique_columns(file: Path, names: Sequence[str]) -> None:
 
 
 def _frame(columns: dict[str, object], length: int) -> pd.DataFrame:
-    """A DataFrame over the given columns without copying them, indexed 0..length-1."""
-    arrays = {name: (values.array if isinstance(values, pd.Series) else values) for name, values in columns.items()}
-    return pd.DataFrame(arrays, index=pd.RangeIndex(length), columns=list(columns), copy=False)
+    """A DataFrame over the given columns without copying them, indexed 0..length-1.
+
+    Series are shared copy-on-write (whichever frame is edited first copies the column), so a canonical frame
+    may share columns with the raw table it came from; their own index is ignored.
+    """
+    index = pd.RangeIndex(length)
+    series = {name: (values if values.index.equals(index) else values.set_axis(index))
+              if isinstance(values, pd.Series) else pd.Series(values, index=index, copy=False)
+              for name, values in columns.items()}
+    return pd.DataFrame(series, index=index, columns=list(columns), copy=False)
 
 
 def _as_str(values: pd.Series) -> pd.Series:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,6 +38,12 @@ def canonical(rows: list[dict], fields=("question", "answer")) -> pd.DataFrame:
     mapping = ds.ColumnMapping(fields={f: f for f in fields}, id_column="id", split_column="split",
                                slice_columns=("slices",))
     return ds.to_canonical(raw, mapping)
+
+
+def data_address(column: pd.Series) -> int:
+    """Where the column's Arrow character data lives (equal addresses: the same memory, not a copy)."""
+    data = pa.array(column.array)
+    return (data.chunk(0) if isinstance(data, pa.ChunkedArray) else data).buffers()[2].address
 
 
 def numbered(n: int, split: str = "") -> pd.DataFrame:
@@ -157,6 +164,30 @@ def test_unclosed_quote_in_csv_is_reported(tmp_path):
         ds.read_table(path)
 
 
+@pytest.mark.parametrize("tail", ['3,"never closed\n', '3,"never ""closed""\n5,6\n', '3,"no newline at the end'])
+def test_unclosed_quote_in_the_last_value_is_reported(tmp_path, tail):
+    # pyarrow accepts these silently (the quote runs to the end of the file); pandas must explain them.
+    path = write(tmp_path / "tail.csv", "a,b\n1,2\n" + tail)
+    with pytest.raises(DatasetError, match=r"quoted value starting in data row 2 is never closed"):
+        ds.read_table(path)
+
+
+def test_quoted_last_values_that_are_closed_are_read(tmp_path):
+    path = write(tmp_path / "closed.csv", 'a,b\n1,"two\nlines"\n3,"say ""hi"""')
+    assert ds.read_table(path).to_dict("list") == {"a": ["1", "3"], "b": ["two\nlines", 'say "hi"']}
+
+
+def test_big_csv_with_quoted_newlines_and_a_bad_byte_far_from_the_header(tmp_path):
+    rows = "".join(f'{i},"line one\nline two {i}"\n' for i in range(40_000))  # > 1 MB: many pyarrow blocks
+    good = write(tmp_path / "good.csv", "id,text\n" + rows)
+    raw = ds.read_table(good)
+    assert len(raw) == 40_000 and raw["text"].iat[39_999] == "line one\nline two 39999"
+    body = ("id,text\n" + rows).encode() + b"40000,caf\xe9\n"
+    offset = body.index(b"\xe9")
+    with pytest.raises(DatasetError, match=rf"not UTF-8 text .*byte offset {offset}"):
+        ds.read_table(write(tmp_path / "bad.csv", body))
+
+
 @pytest.mark.parametrize("name", ["latin1.csv", "latin1.jsonl"])
 def test_non_utf8_file_names_the_byte_offset(tmp_path, name):
     body = b"question,answer\ncaf\xe9,x\n" if name.endswith(".csv") else b'{"q": "caf\xe9"}\n'
@@ -234,6 +265,19 @@ def test_to_canonical_layout_and_values(tmp_path):
     assert all(str(dtype) == "str" for dtype in frame.dtypes)
 
 
+def test_clean_id_split_and_slice_columns_are_shared_not_copied():
+    raw = pd.DataFrame({"id": ["a", "b"], "q": ["x", "y"], "a": ["1", "2"], "split": ["train", ""],
+                        "tags": ["b;a", ""]}, dtype="str")
+    mapping = ds.ColumnMapping(fields={"question": "q", "answer": "a"}, id_column="id", split_column="split",
+                               slice_columns=("tags",))
+    frame = ds.to_canonical(raw, mapping)
+    for name, source in (("id", "id"), ("split", "split"), ("slices", "tags"), ("question", "q")):
+        assert data_address(frame[name]) == data_address(raw[source]), name
+    raw.loc[0, "split"] = "test"  # copy-on-write both ways: an edit of one frame never shows in the other
+    frame.loc[1, "slices"] = "c"
+    assert frame["split"].tolist() == ["train", ""] and raw["tags"].tolist() == ["b;a", ""]
+
+
 def test_slices_from_several_columns_are_merged_and_deduplicated():
     raw = pd.DataFrame({"q": ["x", "y"], "a": ["1", "2"], "s1": ["b;a", ""], "s2": ["a, c", " ; "]})
     mapping = ds.ColumnMapping(fields={"question": "q", "answer": "a"}, slice_columns=("s1", "s2"))
@@ -263,6 +307,12 @@ def test_duplicate_ids_name_the_rows():
     message = str(err.value)
     assert "'a'" in message and "'b'" in message and "data rows 1, 2, 3, 5" in message
     assert "unique" in message
+
+
+def test_a_repeated_id_among_sorted_ids_is_found():
+    raw = pd.DataFrame({"id": ["a", "b", "b", "c"], "question": list("wxyz"), "answer": list("1234")})
+    with pytest.raises(DatasetError, match=r"'b' repeat; data rows 2, 3\)"):
+        ds.to_canonical(raw, ds.infer_mapping(raw.columns, FIELDS))
 
 
 def test_empty_ids_name_the_rows():
