@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QRadioButton,
     QTableView,
@@ -40,7 +42,7 @@ PREVIEW_ROWS = 50
 CHOOSE = "— choose a column —"
 NO_ID = "(none: make ids from the content)"
 NO_SPLIT = "(none: leave rows unassigned)"
-NO_SLICES = "(none)"
+SLICE_ROWS_SHOWN = 4  # the slice column list scrolls beyond this many columns
 
 
 class PreviewModel(QAbstractTableModel):
@@ -163,15 +165,20 @@ class ImportDialog(QDialog):
             box.setToolTip(field.description or field.name)
             self.field_boxes[field.name] = box
             fields_form.addRow(f"{field.name} ({role})", box)
-        self.id_box, self.split_box, self.slice_box = (QComboBox(minimumContentsLength=14) for _ in range(3))
-        for box in (self.id_box, self.split_box, self.slice_box):
+        self.id_box, self.split_box = (QComboBox(minimumContentsLength=14) for _ in range(2))
+        for box in (self.id_box, self.split_box):
             box.currentIndexChanged.connect(self._validate)
         self.id_box.setToolTip("Unique example ids; without a column, ids are made from the content")
         self.split_box.setToolTip("train / validation / test (also: dev, val, holdout ...); empty = unassigned")
-        self.slice_box.setToolTip("Slice tags separated by ; or , (e.g. billing;vip)")
+        # A checkable list: like `import --slice-column`, several columns may carry slice tags (merged per row).
+        self.slice_list = QListWidget()
+        self.slice_list.setToolTip("Columns with slice tags separated by ; or , (e.g. billing;vip); "
+                                   "the tags of every checked column are merged")
+        self.slice_list.setMaximumHeight((self.fontMetrics().height() + 8) * SLICE_ROWS_SHOWN)
+        self.slice_list.itemChanged.connect(lambda _item: self._validate())
         special_form.addRow("Example id", self.id_box)
         special_form.addRow("Split", self.split_box)
-        special_form.addRow("Slices", self.slice_box)
+        special_form.addRow("Slices", self.slice_list)
         columns.addLayout(fields_form, 1)
         columns.addSpacing(16)
         columns.addLayout(special_form, 1)
@@ -221,10 +228,16 @@ class ImportDialog(QDialog):
             box.blockSignals(True)
             box.addItems([CHOOSE, *columns])
             box.blockSignals(False)
-        for box, none in ((self.id_box, NO_ID), (self.split_box, NO_SPLIT), (self.slice_box, NO_SLICES)):
+        for box, none in ((self.id_box, NO_ID), (self.split_box, NO_SPLIT)):
             box.blockSignals(True)
             box.addItems([none, *columns])
             box.blockSignals(False)
+        self.slice_list.blockSignals(True)
+        for column in columns:
+            item = QListWidgetItem(column, self.slice_list)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+        self.slice_list.blockSignals(False)
         self._propose(columns)
         self._validate()
         self.loaded.emit()
@@ -248,11 +261,15 @@ class ImportDialog(QDialog):
                 if len(same) == 1:
                     box.setCurrentText(same[0])
             used = {box.currentText() for box in self.field_boxes.values()}
-            for box, names in ((self.id_box, ("id",)), (self.split_box, ("split",)),
-                               (self.slice_box, ("slices", "slice"))):
-                match = next((c for n in names for c in columns if c.casefold() == n and c not in used), None)
-                if match:
+
+            def unused(*names: str) -> str | None:
+                return next((c for n in names for c in columns if c.casefold() == n and c not in used), None)
+
+            for box, names in ((self.id_box, ("id",)), (self.split_box, ("split",))):
+                if match := unused(*names):
                     box.setCurrentText(match)
+            if match := unused("slices", "slice"):
+                self.set_slice_columns([match])
             return
         for field, column in mapping.fields.items():
             self.field_boxes[field].setCurrentText(column)
@@ -260,8 +277,7 @@ class ImportDialog(QDialog):
             self.id_box.setCurrentText(mapping.id_column)
         if mapping.split_column:
             self.split_box.setCurrentText(mapping.split_column)
-        if mapping.slice_columns:
-            self.slice_box.setCurrentText(mapping.slice_columns[0])
+        self.set_slice_columns(mapping.slice_columns)
 
     # -- the mapping -------------------------------------------------------------------------------
 
@@ -269,9 +285,27 @@ class ImportDialog(QDialog):
         self.field_boxes[field].setCurrentText(column)
 
     def set_special_column(self, role: str, column: str | None) -> None:
-        """role: "id", "split" or "slices"; None for no such column."""
-        box = {"id": self.id_box, "split": self.split_box, "slices": self.slice_box}[role]
+        """role: "id", "split" or "slices" (then the only slice column); None for no such column."""
+        if role == "slices":
+            self.set_slice_columns([] if column is None else [column])
+            return
+        box = {"id": self.id_box, "split": self.split_box}[role]
         box.setCurrentIndex(0) if column is None else box.setCurrentText(column)
+
+    def set_slice_columns(self, columns) -> None:
+        """Check exactly these columns as slice columns."""
+        wanted = set(columns)
+        self.slice_list.blockSignals(True)
+        for row in range(self.slice_list.count()):
+            item = self.slice_list.item(row)
+            item.setCheckState(Qt.CheckState.Checked if item.text() in wanted else Qt.CheckState.Unchecked)
+        self.slice_list.blockSignals(False)
+        self._validate()
+
+    def slice_columns(self) -> tuple[str, ...]:
+        """The checked slice columns, in the file's column order."""
+        items = (self.slice_list.item(row) for row in range(self.slice_list.count()))
+        return tuple(item.text() for item in items if item.checkState() == Qt.CheckState.Checked)
 
     def set_append(self, append: bool) -> None:
         (self.append_button if append else self.replace_button).setChecked(True)
@@ -284,9 +318,8 @@ class ImportDialog(QDialog):
             return box.currentText() if box.currentIndex() > 0 else None
 
         fields = {f: chosen(box) for f, box in self.field_boxes.items()}
-        slices = chosen(self.slice_box)
         return ColumnMapping(fields={f: c for f, c in fields.items() if c}, id_column=chosen(self.id_box),
-                             split_column=chosen(self.split_box), slice_columns=(slices,) if slices else ())
+                             split_column=chosen(self.split_box), slice_columns=self.slice_columns())
 
     def _validate(self) -> None:
         if self.raw is None:
@@ -305,7 +338,7 @@ class ImportDialog(QDialog):
         self.problem.setVisible(bool(text))
         uses = {column: f"→ {field}" for field, column in mapping.fields.items()}
         for column, role in ((mapping.id_column, "id"), (mapping.split_column, "split"),
-                             (mapping.slice_columns[0] if mapping.slice_columns else None, "slices")):
+                             *((column, "slices") for column in mapping.slice_columns)):
             if column:
                 uses[column] = f"{uses[column]}, {role}" if column in uses else f"→ {role}"
         self.preview.model().set_uses(uses)
@@ -355,7 +388,7 @@ class ImportDialog(QDialog):
         self._busy = busy
         self.progress.setVisible(busy)
         self.import_button.setEnabled(not busy and self.raw is not None and not self.problem.text())
-        for box in [*self.field_boxes.values(), self.id_box, self.split_box, self.slice_box]:
+        for box in [*self.field_boxes.values(), self.id_box, self.split_box, self.slice_list]:
             box.setEnabled(not busy)
 
 

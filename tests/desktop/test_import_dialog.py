@@ -4,6 +4,7 @@ and errors that name the file while leaving the project untouched."""
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 
 from desktop.dialogs.import_dialog import CHOOSE, ImportDialog
 
@@ -125,3 +126,29 @@ def test_appending_ids_that_exist_is_refused(qtbot, session, tmp_path, answers):
         dialog.start_import()
     assert existing in failed.args[0]
     assert len(session.project.frame) == 300
+
+
+def test_several_slice_columns_are_merged(qtbot, session, tmp_path):
+    path = tmp_path / "tagged.csv"
+    path.write_text("ticket_text,policy_context,urgency,slice,team\n"
+                    "a,p,low,late,billing\nb,p,high,,account;late\nc,p,low,vip,\n", encoding="utf-8")
+    dialog = open_dialog(qtbot, session, path)
+    assert dialog.slice_columns() == ("slice",)  # proposed by name, as the CLI does
+    assert dialog.slice_list.count() == 5
+    dialog.set_slice_columns(["team", "slice"])
+    assert dialog.mapping().slice_columns == ("slice", "team")  # the file's column order
+    header = dialog.preview.model().headerData(4, Qt.Orientation.Horizontal)
+    assert header.split("\n") == ["team", "→ slices"]
+    run_import(qtbot, dialog)
+    assert session.project.frame["slices"].tolist() == ["late;billing", "account;late", "vip"]
+
+
+def test_slice_columns_are_checked_in_the_list(qtbot, session, csv_file):
+    dialog = open_dialog(qtbot, session, csv_file)
+    assert dialog.slice_columns() == ()
+    tags = dialog.slice_list.findItems("tags", Qt.MatchFlag.MatchExactly)[0]
+    tags.setCheckState(Qt.CheckState.Checked)  # what a click on its box does
+    assert dialog.mapping().slice_columns == ("tags",)
+    assert dialog.preview.model().headerData(5, Qt.Orientation.Horizontal).endswith("→ slices")
+    dialog.set_special_column("slices", None)
+    assert dialog.mapping().slice_columns == ()
