@@ -41,7 +41,7 @@ def compare_runs(project, run_a: str, run_b: str) -> dict:
         "warnings": _warnings(a, b) + _baseline_warnings(a, b, scores),
         "usage": {side: {"lm_calls": r.lm_calls, "cached_calls": r.cached_calls,
                          "tokens": int(r.tokens.get("prompt", 0)) + int(r.tokens.get("completion", 0)),
-                         "elapsed_s": r.elapsed_s} for side, r in (("a", a), ("b", b))},
+                         "cost_usd": r.cost_usd, "elapsed_s": r.elapsed_s} for side, r in (("a", a), ("b", b))},
     }
 
 

@@ -160,13 +160,16 @@ class CompareDialog(QDialog):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 10)
         v.addWidget(table, 1)
+        from engine.lms.pricing import cost_text
+
         usage = self.comparison.get("usage") or {}
         if usage:
             parts = []
             for side in ("a", "b"):
                 u = usage.get(side) or {}
                 parts.append(f"{side.upper()}: {u.get('lm_calls', 0):,} LM calls ({u.get('cached_calls', 0):,} cached), "
-                             f"{u.get('tokens', 0):,} tokens, {u.get('elapsed_s', 0.0):.1f} s")
+                             f"{u.get('tokens', 0):,} tokens, cost {cost_text(u.get('cost_usd'))}, "
+                             f"{u.get('elapsed_s', 0.0):.1f} s")
             v.addWidget(muted("   ·   ".join(parts)))
         return page
 

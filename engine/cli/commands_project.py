@@ -301,8 +301,14 @@ def cmd_optimizers(args) -> int:
     for key, info in CATALOGUE.items():
         print(f"{key}  ({info.dspy_name})\n    {info.summary}")
         for p in info.params:
-            print(f"    --param {p.name}=...  {p.help} (default {p.default})")
+            print(f"    --param {p.name}=...  {p.help}{_default_text(p)}")
     return 0
+
+
+def _default_text(param) -> str:
+    if "(default" in param.help:  # the help already says what an unset value means
+        return ""
+    return " (optional)" if param.default is None else f" (default {param.default})"
 
 
 # -- summaries ----------------------------------------------------------------------------------

@@ -352,6 +352,11 @@ def library_versions() -> dict[str, str]:
     return found
 
 
+# MIPROv2's and COPRO's proposer programs pass extra inputs to their own predictors on every call.
+# The Workbench's programs never do (they are built from the signature), so the warning is noise.
+_PROPOSER_NOISE = "Input contains fields not in signature"
+
+
 class _EventLogHandler(logging.Handler):
     """DSPy's warnings during a run become LogLine events (the GUI's log, the CLI's stderr)."""
 
@@ -361,6 +366,9 @@ class _EventLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.sink(LogLine(record.getMessage(), record.levelname.lower()))
+            message = record.getMessage()
+            if record.name == "dspy.predict.predict" and message.startswith(_PROPOSER_NOISE):
+                return  # DSPy's own proposer modules, not the user's program: nothing to act on
+            self.sink(LogLine(message, record.levelname.lower()))
         except Exception:  # a log line must never break a run
             pass

@@ -136,3 +136,22 @@ def test_a_limit_takes_a_stable_spread_of_the_split_not_its_first_rows(sample_pr
     assert len(limited) == 12 and limited != first
     assert limited == [e.example_id for e in sample_project.examples("test", 12)]
     assert len({tag for e in sample_project.examples("test", 12) for tag in e.slices}) >= 4
+
+
+def test_dspy_warnings_reach_the_run_log_but_its_proposers_extra_inputs_do_not():
+    import logging
+
+    from engine.jobs.compile import _EventLogHandler
+    from engine.jobs.events import LogLine
+
+    lines = []
+    handler = _EventLogHandler(lines.append)
+    predict_log = logging.getLogger("dspy.predict.predict")
+    predict_log.addHandler(handler)
+    try:
+        predict_log.warning("Input contains fields not in signature. These fields will be ignored: ['tip'].")
+        predict_log.warning("Not all input fields were provided to module. Present: []. Missing: ['text'].")
+    finally:
+        predict_log.removeHandler(handler)
+    assert lines == [LogLine("Not all input fields were provided to module. Present: []. Missing: ['text'].",
+                             "warning")]
