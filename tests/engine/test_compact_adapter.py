@@ -39,12 +39,31 @@ def test_system_message_does_not_depend_on_the_inputs():
     assert first[0] == second[0]
 
 
-def test_demo_order_interleaves_answers():
-    demos = [demo(str(i), "low") for i in range(4)] + [demo("h1", "high"), demo("m1", "medium")]
+def test_demo_order_interleaves_answers_and_ends_with_the_rarest():
+    # a small model copies the answers nearest the input: the commonest go first, the rarest last
+    demos = [demo(str(i), "low") for i in range(3)] + [demo("h1", "high"), demo("h2", "high"), demo("m1", "medium")]
     ordered = [d.urgency for d in order_demos(SIGNATURE, demos)]
-    assert ordered[:3] == ["low", "high", "medium"]
-    assert all(a != b for a, b in zip(ordered[:3], ordered[1:3], strict=False))
+    assert ordered == ["low", "low", "high", "low", "high", "medium"]
     assert sorted(ordered) == sorted(d.urgency for d in demos)
+
+
+def test_the_whole_prompt_is_pinned():
+    messages = CompactAdapter().format(SIGNATURE, [demo("a", "low")], {"ticket_text": "x", "policy_context": "y"})
+    assert messages[0]["content"] == (
+        "Decide the urgency.\n\nInputs:\n- ticket_text\n- policy_context\n\n"
+        "Answer with one JSON object and nothing else, with these keys:\n"
+        '- urgency (one of "low", "medium", "high")\n\n'
+        'Examples:\n\nticket_text: a\npolicy_context: p\nAnswer: {"urgency": "low"}'
+    )
+
+
+def test_output_field_descriptions_are_rendered_as_label_definitions():
+    from engine.programs import FieldSpec, StageSpec
+
+    sig = build_signature(StageSpec(name="c", instructions="Classify.", inputs=[FieldSpec(name="text")], outputs=[
+        FieldSpec(name="label", type="literal", choices=["a", "b"], description="a: apples; b: bananas")]))
+    system = CompactAdapter().format(sig, [], {"text": "t"})[0]["content"]
+    assert '- label (one of "a", "b"): a: apples; b: bananas' in system
 
 
 def test_schema_constrains_literals_and_requires_every_output():
