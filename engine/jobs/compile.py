@@ -147,6 +147,9 @@ class CompileJob:
             log.error("compile %s failed:\n%s", record.run_id, traceback.format_exc())
         finally:
             logging.getLogger("dspy").removeHandler(log_handler)
+        if not meter.wait_for_calls_in_flight(conn.profile.timeout_s):
+            log.warning("run %s: LM calls still running %.0f s after the run ended are not counted",
+                        record.run_id, conn.profile.timeout_s)
         summary = self._summary(meter, stages_done)
         revision_change = _revision_change(watch)
         if revision_change:

@@ -60,7 +60,7 @@ class Budget:
         if self.max_tokens is not None and tokens >= self.max_tokens:
             return f"the token budget ({self.max_tokens}) is used up"
         if self.max_cost_usd is not None and cost >= self.max_cost_usd:
-            return f"the cost budget (${self.max_cost_usd:.2f}) is used up"
+            return f"the cost budget (${self.max_cost_usd:g}) is used up"
         if self.max_seconds is not None and time.monotonic() - started >= self.max_seconds:
             return f"the time budget ({self.max_seconds:g} s) is used up"
         return None

@@ -53,6 +53,8 @@ class RunMeter:
         self.root_calls = 0
         self.progress_stage: str | None = None
         self.progress_total = 0
+        self._in_flight = 0  # calls past before_lm_call that have not ended yet
+        self._idle = threading.Condition(self._lock)
         self.tracker = _SharedTracker(self)
         self.callback = _MeterCallback(self)
 
@@ -109,12 +111,27 @@ class RunMeter:
             )
             if reason:
                 self.stop_reason = reason
+            else:
+                self._in_flight += 1
         if reason:
             raise BudgetExceeded(reason)
 
-    def after_lm_call(self) -> None:
-        with self._lock:
-            self.logical_calls += 1
+    def after_lm_call(self, *, succeeded: bool) -> None:
+        """Every call that passed before_lm_call ends here (DSPy runs end callbacks in a finally)."""
+        with self._idle:
+            if succeeded:
+                self.logical_calls += 1
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def wait_for_calls_in_flight(self, timeout_s: float) -> bool:
+        """Let calls already started finish, so the record counts (and prices) what was spent.
+
+        A stop unwinds the optimizer at once, but DSPy's pools shut down without waiting: calls
+        other threads had started still finish and are paid for. False if some outlived timeout_s.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight <= 0, timeout=timeout_s)
 
     def add_usage(self, model: str, usage: dict) -> None:
         prompt, completion = tokens_of(usage)
@@ -194,8 +211,7 @@ class _MeterCallback(BaseCallback):
         self._meter.before_lm_call()
 
     def on_lm_end(self, call_id, outputs, exception=None):
-        if exception is None:
-            self._meter.after_lm_call()
+        self._meter.after_lm_call(succeeded=exception is None)
 
     def on_module_start(self, call_id, instance, inputs):
         if getattr(instance, ROOT_MARK, False):
@@ -205,7 +221,7 @@ class _MeterCallback(BaseCallback):
         inputs = inputs if isinstance(inputs, dict) else {}
         devset = inputs.get("devset") if inputs.get("devset") is not None else getattr(instance, "devset", None)
         metadata = inputs.get("callback_metadata") or {}
-        kind = "minibatch" if metadata.get("metric_key") == "eval_minibatch" else \
+        kind = MINIBATCH if metadata.get("metric_key") == "eval_minibatch" else \
             self._meter.trial_kind(len(devset) if devset is not None else None)
         self._evaluations[call_id] = (kind, inputs.get("program"))
 

@@ -19,7 +19,7 @@ from engine.cli.main import main
 from engine.errors import ModelError, WorkbenchError
 from engine.jobs.compile import CompileJob, CompileSettings
 from engine.jobs.control import Budget
-from engine.jobs.events import LMCallFinished
+from engine.jobs.events import LMCallFinished, RunFinished
 from engine.jobs.instrument import RunMeter
 from engine.lms import manage
 from engine.lms.connect import PROBE_PROMPT
@@ -263,3 +263,22 @@ def test_a_cost_budget_refuses_another_profile_without_a_price(project, scripted
                                budget=Budget(max_cost_usd=1.0))
     with pytest.raises(WorkbenchError, match="profile 'lab' .* has none"):
         CompileJob(project, settings).prepare()
+
+
+def test_a_stopped_run_counts_and_prices_the_calls_other_threads_had_in_flight(project):
+    # DSPy's pools shut down without waiting: with 4 threads, calls already sent when the budget
+    # stops the run still finish and are paid for, so the record must wait for and count them.
+    with FakeOpenAI(latency=0.3) as server:
+        manage.add_profile("gw", provider="openai-compatible", model="gpt-4o-mini", base_url=server.url,
+                           concurrency=4, usd_per_million_input_tokens=10.0, usd_per_million_output_tokens=10.0)
+        events = []
+        settings = CompileSettings("bootstrap-rs", {"num_candidate_programs": 2, "max_bootstrapped_demos": 1},
+                                   profile="gw", limit=12, budget=Budget(max_calls=6))
+        record = CompileJob(project, settings, sink=events.append).run()
+        made = _calls(server)
+    assert record.status == "stopped_by_budget"
+    assert len(made) > 6  # the other threads' calls did go out after the cap was reached ...
+    assert record.lm_calls == len(made)  # ... and the record counts every one of them
+    assert record.cost_usd == pytest.approx(_priced(made, 10e-6, 10e-6))
+    finished = next(i for i, e in enumerate(events) if isinstance(e, RunFinished))
+    assert not any(isinstance(e, LMCallFinished) for e in events[finished:])  # nothing arrives late
