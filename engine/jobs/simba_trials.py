@@ -75,10 +75,20 @@ class CandidateScores:
             done = len(candidate.scores) == candidate.expected
             if done:
                 self._pending.pop(id(candidate.program), None)
-        if not done or (candidate.expected == 1 and self.bsize > 1):
+        if not done or (candidate.expected == 1 and (self.bsize > 1 or _is_trajectory_sample(candidate.program))):
             return
         kind = "train" if candidate.expected == self.trainset_size else "minibatch"
         self.meter.trial_finished(sum(candidate.scores) / len(candidate.scores), kind, candidate.program)
+
+
+def _is_trajectory_sample(program) -> bool:
+    """SIMBA's trajectory samples are copies whose predictors got their own LM (`set_lm`, a
+    temperature-1 copy); the Workbench's candidates never set one. Needed when bsize is 1, where
+    a sample and a candidate are both wrapped once."""
+    try:
+        return any(getattr(p, "lm", None) is not None for p in program.predictors())
+    except Exception:
+        return False
 
 
 @contextmanager

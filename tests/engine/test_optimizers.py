@@ -112,6 +112,37 @@ def test_simba_reports_each_candidate_with_the_score_simba_selects_on(sample_pro
     assert [t.index for t in meter.trials] == list(range(1, len(meter.trials) + 1))
 
 
+def test_simba_with_bsize_1_does_not_report_its_trajectory_samples_as_trials(sample_project, scripted_connect):
+    import dspy
+
+    from engine import metrics
+    from engine.jobs import simba_trials
+    from engine.jobs.instrument import RunMeter
+    from engine.programs import build_program
+
+    scripted = scripted_connect(default=ANSWER)
+    train = sample_project.examples("train", 4)
+    meter = RunMeter()
+    meter.name_splits({"train": len(train)}, selects_on="train")
+    states = []
+    real_trial_finished = meter.trial_finished
+
+    def keep_state(score, kind, program=None):
+        states.append(program.dump_state() if program is not None else None)
+        real_trial_finished(score, kind, program)
+
+    meter.trial_finished = keep_state
+    with dspy.context(lm=scripted.lm, adapter=dspy.JSONAdapter()), meter.context():
+        simba = dspy.SIMBA(metric=metrics.build_metric(sample_project.metric_spec()), bsize=1, num_candidates=2,
+                           max_steps=2, max_demos=1, num_threads=1)
+        with simba_trials.candidate_trials(meter, len(train), bsize=1):
+            simba.compile(build_program(sample_project.program), trainset=train, seed=0)
+    assert [t for t in meter.trials if t.kind == "minibatch"]
+    # a sample carries its own temperature-1 LM; no reported candidate (nor the kept state) does
+    assert all(predictor.get("lm") is None for state in states for predictor in state.values()
+               if isinstance(predictor, dict))
+
+
 def test_a_cancelled_simba_keeps_its_best_candidate_so_far(sample_project, scripted_connect):
     scripted_connect(default=ANSWER)
     cancel = CancelToken()
