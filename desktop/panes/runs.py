@@ -165,8 +165,8 @@ def _cost_spin() -> QDoubleSpinBox:
     """US dollars with a "no cap" state at 0 (a $0 cap would stop before the first call)."""
     spin = QDoubleSpinBox()
     spin.setRange(0.0, 1_000_000.0)
-    spin.setDecimals(2)
-    spin.setSingleStep(0.5)
+    spin.setDecimals(4)  # a quick run on a cheap hosted model costs fractions of a cent
+    spin.setSingleStep(0.01)
     spin.setPrefix("$")
     spin.setSpecialValueText("no cap")
     spin.setValue(0.0)
