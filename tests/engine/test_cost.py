@@ -25,8 +25,8 @@ from engine.lms import manage
 from engine.lms.connect import PROBE_PROMPT
 from engine.lms.pricing import LITELLM, LOCAL, PROFILE, UNKNOWN, Price, cost_text, price_for
 from engine.lms.profiles import ModelProfile, parse_profile
-from engine.project import Project
-from tests.fakes.fixtures import fast_backoff, fresh_engines, lm_cache, memory_keyring, no_real_keyring  # noqa: F401
+from tests.fakes.fixtures import (fast_backoff, fresh_engines, lm_cache, memory_keyring,  # noqa: F401
+                                  no_real_keyring, sample_triage_project)
 from tests.fakes.ollama_server import FakeOllama
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -34,16 +34,8 @@ KEY = "sk-cost-7Yh2Qp9Lm4Rt8Wx1Zc6Vb3Nd"
 
 
 @pytest.fixture
-def project(tmp_path):
-    from engine.jobs import compile as compile_module
-
-    previous = vars(dspy).get("cache")
-    yield Project.create(tmp_path / "triage", sample="support-triage")
-    if previous is None:
-        vars(dspy).pop("cache", None)
-    else:
-        dspy.cache = previous
-    compile_module._active_cache = None
+def project(sample_triage_project):
+    return sample_triage_project
 
 
 def _calls(server) -> list[dict]:

@@ -11,8 +11,7 @@ import pytest
 
 from engine.artifacts import export_run
 from engine.cli.main import main
-from engine.project import Project
-from tests.fakes.fixtures import fast_backoff, fresh_engines, memory_keyring, no_real_keyring  # noqa: F401
+from tests.fakes.fixtures import fast_backoff, fresh_engines, memory_keyring, no_real_keyring, sample_triage_project  # noqa: F401
 from tests.fakes.ollama_server import FakeOllama
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -20,18 +19,8 @@ KEY = "sk-int-4Rt8Yp2Lm6Qw0Zx3Vb9Nc1Kd"
 
 
 @pytest.fixture
-def project(tmp_path):
-    import dspy
-
-    from engine.jobs import compile as compile_module
-
-    previous = vars(dspy).get("cache")
-    yield Project.create(tmp_path / "triage", sample="support-triage")
-    if previous is None:
-        vars(dspy).pop("cache", None)
-    else:
-        dspy.cache = previous
-    compile_module._active_cache = None
+def project(sample_triage_project):
+    return sample_triage_project
 
 
 def _compile(capsys, project, profile: str) -> dict:

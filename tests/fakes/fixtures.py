@@ -74,3 +74,21 @@ def lm_cache():
     from engine.jobs import compile as compile_module
 
     compile_module._active_cache = None
+
+
+@pytest.fixture
+def sample_triage_project(tmp_path):
+    """A fresh copy of the support-triage sample; afterwards DSPy's process-wide cache is put back
+    (a compile points it at the project's folder)."""
+    import dspy
+
+    from engine.jobs import compile as compile_module
+    from engine.project import Project
+
+    previous = vars(dspy).get("cache")
+    yield Project.create(tmp_path / "triage", sample="support-triage")
+    if previous is None:
+        vars(dspy).pop("cache", None)
+    else:
+        dspy.cache = previous
+    compile_module._active_cache = None
