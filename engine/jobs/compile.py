@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 import traceback
 from dataclasses import dataclass, field
 
@@ -209,7 +208,7 @@ class CompileJob:
         # MIPROv2 and SIMBA copy dspy.settings.lm in __init__: build inside the context.
         optimizer, compile_kwargs = prepared.info.build(prepared.params, context)
         kwargs = {"trainset": train, **compile_kwargs}
-        if prepared.info.uses_valset:
+        if uses_valset:
             kwargs["valset"] = val
         # SIMBA runs no dspy.Evaluate, where the meter sees other optimizers' trials.
         trials = (simba_trials.candidate_trials(meter, len(train), prepared.params["bsize"])
