@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import warnings
 import sys
 import time
 from pathlib import Path
@@ -635,3 +636,20 @@ def test_engine_datasets_imports_neither_qt_nor_dspy():
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'dspy')]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_csv_number_like_values_stay_as_written_past_the_type_sample(tmp_path):
+    # "code" is text in the first rows and digits (a leading zero) in later parse chunks of ~256 KB; "score"
+    # and "flag" look numeric / boolean from the first row on.
+    rows = 20_000
+    lines = ["code,score,flag,text"] + [
+        f"{'a' + str(i) if i < 10_000 else '0' + str(i)},{i / 4:.2f},{'true' if i % 2 else 'False'},"
+        f"some words to make the file longer {i}" for i in range(rows)]
+    path = write(tmp_path / "typed.csv", "\n".join(lines) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DtypeWarning reaches the user
+        raw = ds.read_table(path)
+    assert raw["code"].iloc[[0, 9_999, 10_000, rows - 1]].tolist() == ["a0", "a9999", "010000", "019999"]
+    assert raw["score"].iloc[[0, 1, 3]].tolist() == ["0.00", "0.25", "0.75"]
+    assert raw["flag"].iloc[[0, 1]].tolist() == ["False", "true"]
+    assert all(isinstance(raw[c].dtype, pd.StringDtype) for c in raw.columns)
