@@ -16,12 +16,29 @@ def demo(text, label):
     return dspy.Example(ticket_text=text, policy_context="p", urgency=label)
 
 
-def test_prompt_is_one_system_message_and_plain_input_lines():
+def test_zero_shot_prompt_is_the_answer_shape_then_the_instructions_before_plain_input_lines():
+    # zero-shot, a small model heeds the task it reads right before the input (instructions_lead_input)
     messages = CompactAdapter().format(SIGNATURE, [], {"ticket_text": "Late again", "policy_context": "Credit $5"})
     assert [m["role"] for m in messages] == ["system", "user"]
-    assert messages[0]["content"].startswith("Decide the urgency.")
-    assert '- urgency (one of "low", "medium", "high")' in messages[0]["content"]
-    assert messages[1]["content"] == "ticket_text: Late again\npolicy_context: Credit $5"
+    assert messages[0]["content"] == (
+        "Inputs:\n- ticket_text\n- policy_context\n\n"
+        "Answer with one JSON object and nothing else, with these keys:\n"
+        '- urgency (one of "low", "medium", "high")'
+    )
+    assert messages[1]["content"] == "Decide the urgency.\n\nticket_text: Late again\npolicy_context: Credit $5"
+
+
+def test_with_demos_the_instructions_open_the_system_message_and_the_user_message_is_the_inputs():
+    messages = CompactAdapter().format(SIGNATURE, [demo("a", "low")], {"ticket_text": "Late", "policy_context": "p"})
+    assert messages[0]["content"].startswith("Decide the urgency.\n\nInputs:")
+    assert messages[1]["content"] == "ticket_text: Late\npolicy_context: p"
+
+
+def test_demos_without_any_answer_count_as_no_demos():
+    messages = CompactAdapter().format(SIGNATURE, [dspy.Example(ticket_text="a", policy_context="p")],
+                                       {"ticket_text": "x", "policy_context": "y"})
+    assert "Examples" not in messages[0]["content"]
+    assert messages[1]["content"].startswith("Decide the urgency.")
 
 
 def test_demos_live_in_the_system_message_not_as_chat_turns():
