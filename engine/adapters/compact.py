@@ -126,19 +126,30 @@ def render_demo(signature, demo) -> str:
 
 
 def order_demos(signature, demos) -> list:
-    """Interleave demos by answer, the commonest answers first and the rarest nearest the input.
+    """The demos in rounds that each show every answer once, the round with every answer nearest the input.
 
-    A small model copies the answers it saw last. Plain round robin (largest group first) ends
-    with the largest groups, and one k=8 draw then gave the same answer 72% of the time. Here
-    the rounds run from the last (only the largest groups) to the first (every group), each in
-    order of group size: consecutive demos still differ, and the tail holds the rare answers.
+    A small model copies the answers it saw most and last. So the demos of rarer answers are shown
+    again (cycling through them) until every answer appears as often as the commonest, at most one
+    repeat per demo in all (long prompts cost time and context); when that budget runs short, the
+    rounds nearest the input are the ones completed. Within a round the commonest answers come first
+    and the rarest last. Every demo appears at least once.
+
+    Measured on SmolLM2-135M with unbalanced draws (bench/small_model_formats.py): first names,
+    k=4 with 3 "male" and 1 "female", 0.69 (77% one answer) before, 0.74 (66%) after; k=8 with 6
+    "female" and 2 "male", 0.71 (72%) before, 0.77 (52%) after; TREC k=8, 0.37 before, 0.50 after.
+    Balanced draws render as before (plain round robin).
     """
     groups: dict[str, list] = {}
     for demo in demos:
         groups.setdefault(_answer_key(signature, demo), []).append(demo)
     queues = sorted(groups.values(), key=len, reverse=True)  # stable: ties keep first appearance
-    rounds = [[q[i] for q in queues if i < len(q)] for i in range(len(queues[0]) if queues else 0)]
-    return [demo for round_ in reversed(rounds) for demo in round_]
+    rounds = [[q[i] if i < len(q) else None for q in queues] for i in range(len(queues[0]) if queues else 0)]
+    repeats = len(demos)
+    for i, round_ in enumerate(rounds):  # round 0 is rendered last, nearest the input: complete it first
+        for j, demo in enumerate(round_):
+            if demo is None and repeats:
+                round_[j], repeats = queues[j][i % len(queues[j])], repeats - 1
+    return [demo for round_ in reversed(rounds) for demo in round_ if demo is not None]
 
 
 def _answer_key(signature, demo) -> str:
