@@ -19,9 +19,10 @@ message scored the same within noise (0.46, 0.44). Zero-shot, a model this small
 choice listed in the system message almost every time (97% on names) unless the instructions sit
 right before the input: that took names from 0.53 to 0.68 and TREC from 0.22 to 0.31. Moving the
 list of answers after the inputs made the first-answer habit worse (TREC 0.19), and label
-definitions changed nothing (0.23). With plain round robin one k=8 draw answered one label 72% of
-the time; with the rarest answers last the worst draw stayed at 53-65%. Every constrained answer
-parsed.
+definitions changed nothing (0.23). With plain round robin one TREC k=8 draw answered one label
+72% of the time; with the rarest answers last the worst TREC draw stayed at 53-60%, though on
+first names a draw of 3 "male" and 1 "female" still gave one answer 77% of the time. Every
+constrained answer parsed.
 
 The system message depends only on the program state, never on the inputs, so a local model
 reuses its evaluated prompt prefix from one call to the next (about 9x faster few-shot).
@@ -126,30 +127,25 @@ def render_demo(signature, demo) -> str:
 
 
 def order_demos(signature, demos) -> list:
-    """The demos in rounds that each show every answer once, the round with every answer nearest the input.
+    """Interleave demos by answer, the commonest answers first and the rarest nearest the input.
 
-    A small model copies the answers it saw most and last. So the demos of rarer answers are shown
-    again (cycling through them) until every answer appears as often as the commonest, at most one
-    repeat per demo in all (long prompts cost time and context); when that budget runs short, the
-    rounds nearest the input are the ones completed. Within a round the commonest answers come first
-    and the rarest last. Every demo appears at least once.
+    A small model copies the answers it saw last. Plain round robin (largest group first) ends
+    with the largest groups, and one k=8 draw then gave the same answer 72% of the time. Here
+    the rounds run from the last (only the largest groups) to the first (every group), each in
+    order of group size: consecutive demos still differ, and the tail holds the rare answers.
 
-    Measured on SmolLM2-135M with unbalanced draws (bench/small_model_formats.py): first names,
-    k=4 with 3 "male" and 1 "female", 0.69 (77% one answer) before, 0.74 (66%) after; k=8 with 6
-    "female" and 2 "male", 0.71 (72%) before, 0.77 (52%) after; TREC k=8, 0.37 before, 0.50 after.
-    Balanced draws render as before (plain round robin).
+    Tried and not kept: repeating the rarer answers' demos until every answer shows equally often.
+    On two unbalanced draws it helped (first names k=8, 0.71 -> 0.77; TREC k=8, 0.37 -> 0.50), but
+    over six draws of first names it did not (k=4 mean 0.70 -> 0.66, k=8 0.65 -> 0.65), and some
+    draws still collapsed to one answer either way: with a 135M model the draw matters more than
+    the order. It also made prompts longer.
     """
     groups: dict[str, list] = {}
     for demo in demos:
         groups.setdefault(_answer_key(signature, demo), []).append(demo)
     queues = sorted(groups.values(), key=len, reverse=True)  # stable: ties keep first appearance
-    rounds = [[q[i] if i < len(q) else None for q in queues] for i in range(len(queues[0]) if queues else 0)]
-    repeats = len(demos)
-    for i, round_ in enumerate(rounds):  # round 0 is rendered last, nearest the input: complete it first
-        for j, demo in enumerate(round_):
-            if demo is None and repeats:
-                round_[j], repeats = queues[j][i % len(queues[j])], repeats - 1
-    return [demo for round_ in reversed(rounds) for demo in round_ if demo is not None]
+    rounds = [[q[i] for q in queues if i < len(q)] for i in range(len(queues[0]) if queues else 0)]
+    return [demo for round_ in reversed(rounds) for demo in round_]
 
 
 def _answer_key(signature, demo) -> str:

@@ -56,29 +56,12 @@ def test_system_message_does_not_depend_on_the_inputs():
     assert first[0] == second[0]
 
 
-def test_demo_order_repeats_rarer_answers_so_every_round_shows_each_answer_the_rarest_last():
-    # a small model copies the answers it sees most and last: 3 low, 2 high, 1 medium become three rounds
-    # of low, high, medium (high's and medium's demos repeated), each demo shown at least once
+def test_demo_order_interleaves_answers_and_ends_with_the_rarest():
+    # a small model copies the answers nearest the input: the commonest go first, the rarest last
     demos = [demo(str(i), "low") for i in range(3)] + [demo("h1", "high"), demo("h2", "high"), demo("m1", "medium")]
-    ordered = order_demos(SIGNATURE, demos)
-    assert [d.urgency for d in ordered] == ["low", "high", "medium"] * 3
-    assert [d.ticket_text for d in ordered] == ["2", "h1", "m1", "1", "h2", "m1", "0", "h1", "m1"]
-    assert {d.ticket_text for d in ordered} == {d.ticket_text for d in demos}
-
-
-def test_demo_repeats_are_capped_at_one_per_demo_and_complete_the_rounds_nearest_the_input():
-    demos = [demo(str(i), "low") for i in range(5)] + [demo("h1", "high")]
-    ordered = [d.ticket_text for d in order_demos(SIGNATURE, demos)]
-    assert len(ordered) == 10  # 6 demos + 4 repeats: every round has both answers
-    # 8 low, 1 high, 1 medium: a full balance needs 14 repeats, the cap allows 10 (one per demo)
-    demos = [demo(str(i), "low") for i in range(8)] + [demo("h1", "high"), demo("m1", "medium")]
     ordered = [d.urgency for d in order_demos(SIGNATURE, demos)]
-    assert ordered == ["low"] * 2 + ["low", "high", "medium"] * 6  # the complete rounds are nearest the input
-
-
-def test_balanced_demos_render_in_plain_round_robin():
-    demos = [demo("l1", "low"), demo("h1", "high"), demo("l2", "low"), demo("h2", "high")]
-    assert [d.ticket_text for d in order_demos(SIGNATURE, demos)] == ["l2", "h2", "l1", "h1"]
+    assert ordered == ["low", "low", "high", "low", "high", "medium"]
+    assert sorted(ordered) == sorted(d.urgency for d in demos)
 
 
 def test_the_whole_prompt_is_pinned():
