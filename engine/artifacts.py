@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from engine.adapters import format_revision
 from engine.atomic import atomic_write_text
 from engine.errors import ArtifactError, WorkbenchError
 
@@ -56,6 +57,7 @@ class Manifest(BaseModel):
     program: dict          # name, fingerprint, stages (fields in order), predictors
     model: ModelRecord
     adapter_format: str
+    adapter_revision: str = ""  # sha256 of the shipped compact_adapter.py (compact format only)
     metric: dict           # spec and description
     splits: dict           # split -> {n, sha256}
     optimizer: dict        # name, dspy_name, params, seed
@@ -93,6 +95,12 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise WorkbenchError(f"{target} already exists and is not empty; choose a new folder for the artifact")
 
+    current = format_revision(record.adapter_format)
+    if record.adapter_revision and record.adapter_revision != current:
+        raise WorkbenchError(
+            f"run {run_id} was compiled with another version of the {record.adapter_format} prompt format "
+            f"(revision {record.adapter_revision[:12]}; this Workbench has {current[:12]}): the exported program "
+            "would not send the prompts the run was scored with; compile it again with this version")
     spec = ProgramSpec.model_validate(record.program_spec)
     report = run_report(project, record)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +165,7 @@ def _manifest(project, record, spec, report: dict, folder: Path) -> Manifest:
         model=ModelRecord(profile=record.profile, provider=record.provider, name=record.model_name,
                           revision=record.model_revision, details=record.model_details),
         adapter_format=record.adapter_format,
+        adapter_revision=format_revision(record.adapter_format),
         metric={"spec": record.metric, "description": metrics.describe(metric_spec)},
         splits={split: {"sha256": digest, "n": split_sizes.get(split)}
                 for split, digest in record.split_hashes.items()},

@@ -102,6 +102,7 @@ class RunRecord(_Record):
     model_revision: str
     model_details: dict = Field(default_factory=dict)
     adapter_format: str
+    adapter_revision: str = ""  # engine.adapters.format_revision at compile time; "" in runs from before it existed
     program_fingerprint: str
     program_spec: dict
     metric: dict

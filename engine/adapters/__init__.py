@@ -7,6 +7,17 @@ from engine.errors import ModelError
 FORMATS = ("compact", "chat", "json")
 
 
+def format_revision(format_name: str) -> str:
+    """Which code renders the format's prompts: the sha256 of compact.py for the Workbench's own format (an
+    exported artifact ships that file), "" for DSPy's formats (the installed DSPy's version is recorded)."""
+    if format_name != "compact":
+        return ""
+    import hashlib
+    from pathlib import Path
+
+    return hashlib.sha256((Path(__file__).parent / "compact.py").read_bytes()).hexdigest()
+
+
 def make_adapter(format_name: str):
     """The DSPy adapter for a profile's prompt format."""
     import dspy

@@ -16,6 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from engine import datasets, metrics, optimizers
+from engine.adapters import format_revision
 from engine.errors import WorkbenchError
 from engine.evaluation import Evaluation, evaluate
 from engine.jobs.control import Budget, CancelToken, RunStopped
@@ -242,6 +243,7 @@ class CompileJob:
             model_revision=conn.revision.revision,
             model_details={**conn.revision.details, "profile": conn.profile.model_dump(mode="json")},
             adapter_format=conn.profile.format,
+            adapter_revision=format_revision(conn.profile.format),
             program_fingerprint=project.program.fingerprint(),
             program_spec=project.program.model_dump(mode="json"),
             metric=prepared.metric_spec.model_dump(mode="json"),

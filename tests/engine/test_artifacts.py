@@ -103,3 +103,21 @@ def test_plain_dspy_loads_the_bundle_and_renders_the_exact_prompt(compiled, tmp_
     ours = render_program_prompts(project.program, inputs, state=record.program_state, prompt_format="compact")
     assert [e["predictor"] for e in exported] == [r.predictor for r in ours]
     assert [e["messages"] for e in exported] == [r.messages for r in ours]
+
+
+def test_the_manifest_names_the_compact_adapter_revision_it_ships(compiled, tmp_path):
+    import hashlib
+
+    project, record = compiled
+    manifest = export_run(project, record.run_id, tmp_path / "bundle")
+    shipped = hashlib.sha256((tmp_path / "bundle" / "compact_adapter.py").read_bytes()).hexdigest()
+    assert record.adapter_revision == manifest.adapter_revision == shipped
+
+
+def test_a_run_compiled_with_another_compact_adapter_does_not_export(compiled, tmp_path):
+    # the bundle ships this Workbench's adapter: it would not send the prompts the run was scored with
+    project, record = compiled
+    project.store.update_run(record.run_id, adapter_revision="0" * 64)
+    with pytest.raises(WorkbenchError, match=r"another version of the compact prompt format.*compile it again"):
+        export_run(project, record.run_id, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
