@@ -165,7 +165,7 @@ def _manifest(project, record, spec, report: dict, folder: Path) -> Manifest:
         model=ModelRecord(profile=record.profile, provider=record.provider, name=record.model_name,
                           revision=record.model_revision, details=record.model_details),
         adapter_format=record.adapter_format,
-        adapter_revision=format_revision(record.adapter_format),
+        adapter_revision=files.get(ADAPTER, ""),  # the shipped file's sha256 = format_revision at export
         metric={"spec": record.metric, "description": metrics.describe(metric_spec)},
         splits={split: {"sha256": digest, "n": split_sizes.get(split)}
                 for split, digest in record.split_hashes.items()},
