@@ -8,6 +8,7 @@ a 135M model answer in the shape the adapter asked for.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -68,6 +69,40 @@ def file_sha256(path: Path, cache_file: Path | None = None) -> str:
     return known[key]
 
 
+def has_amx(system_info: bytes) -> bool:
+    """Whether llama.cpp's CPU backend would put weights in an AMX buffer on this machine."""
+    return b"AMX_INT8 = 1" in system_info
+
+
+@contextlib.contextmanager
+def _without_amx_buffers(llama_cpp):
+    """Load the model without llama.cpp's extra CPU buffer types when the CPU has AMX.
+
+    On Sapphire Rapids class CPUs the AMX backend repacks the weights and the first call then
+    dies with a segfault in libggml-cpu (ggml-org/llama.cpp#20824, unfixed; DSPy's CI dropped AMX
+    for the same crash). It killed the whole process, GUI included. `Llama()` has no parameter for
+    `use_extra_bufts`, so its default model parameters are patched while it loads. On other CPUs
+    nothing changes.
+    """
+    if not has_amx(llama_cpp.llama_print_system_info()):
+        yield
+        return
+    import llama_cpp.llama as llama_module
+
+    defaults = llama_module.llama_cpp.llama_model_default_params
+
+    def without_extra_buffers():
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    llama_module.llama_cpp.llama_model_default_params = without_extra_buffers
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = defaults
+
+
 class LlamaEngine:
     """A DSPy 3.4 engine (`complete(Request) -> Response`) over an in-process `llama_cpp.Llama`."""
 
@@ -83,10 +118,11 @@ class LlamaEngine:
             import llama_cpp
 
             try:
-                self._llama = llama_cpp.Llama(
-                    model_path=str(self.path), n_ctx=self.context_tokens, n_threads=self.threads,
-                    n_batch=512, verbose=False, seed=0,
-                )
+                with _without_amx_buffers(llama_cpp):
+                    self._llama = llama_cpp.Llama(
+                        model_path=str(self.path), n_ctx=self.context_tokens, n_threads=self.threads,
+                        n_batch=512, verbose=False, seed=0,
+                    )
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(f"llama.cpp could not load {self.path}: {exc}") from None
         return self._llama
