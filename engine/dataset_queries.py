@@ -113,49 +113,12 @@ def input_keys(frame: pd.DataFrame, input_fields: Sequence[str]) -> np.ndarray |
     return datasets._input_keys(frame, None, input_fields)  # the same keys as `datasets.find_leaks` uses
 
 
-def _cross_split_groups(keys: np.ndarray, split_codes: np.ndarray) -> list[np.ndarray]:
-    """Index groups (into `keys`) of equal keys that span more than one split code; rows ascending."""
-    if not len(keys):
-        return []
-    pairs = pd.unique(keys * 4 + split_codes)
-    splits_per_key = np.bincount(pairs // 4, minlength=int(keys.max()) + 1)
-    hits = np.flatnonzero(splits_per_key[keys] > 1)
-    if not len(hits):
-        return []
-    hits = hits[np.argsort(keys[hits], kind="stable")]
-    return np.split(hits, np.flatnonzero(np.diff(keys[hits])) + 1)
-
-
 def find_leaks_with_keys(frame: pd.DataFrame, keys: np.ndarray | None) -> list[Leak]:
     """`datasets.find_leaks(frame, input_fields)`, given `keys = input_keys(frame, input_fields)`.
 
     The keys depend only on the input fields, so they stay valid while splits, slices and outputs
     change; recompute them after rows or input cells change.
     """
-    split = frame["split"]
-    rows = np.flatnonzero((split != datasets.UNASSIGNED).to_numpy(dtype=bool))
-    if len(rows) < 2:
-        return []
-    split_codes = pd.factorize(split.iloc[rows])[0].astype(np.int64)
-    groups: list[tuple[str, np.ndarray]] = []
-    ids = frame["id"].iloc[rows]
-    repeated = datasets._repeated(ids)  # None (cheap) when every id is distinct, the usual case
-    if repeated is not None:
-        repeated = np.flatnonzero(repeated)
-        id_keys = pd.factorize(ids.iloc[repeated])[0].astype(np.int64)
-        groups += [("id", rows[repeated[g]]) for g in _cross_split_groups(id_keys, split_codes[repeated])]
-    if keys is not None:
-        groups += [("inputs", rows[g]) for g in _cross_split_groups(np.asarray(keys)[rows], split_codes)]
-    if not groups:
-        return []
-    positions = np.concatenate([g for _, g in groups])
-    all_ids = frame["id"].iloc[positions].tolist()
-    all_splits = split.iloc[positions].tolist()
-    leaks, start = [], 0
-    for kind, group in groups:
-        end = start + len(group)
-        leaks.append(Leak(kind, tuple(all_ids[start:end]), tuple(all_splits[start:end]), tuple(group.tolist())))
-        start = end
-    return sorted(leaks, key=lambda leak: (leak.rows[0], leak.kind))
+    return datasets.find_leaks(frame, (), input_keys=keys)
 
 

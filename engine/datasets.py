@@ -860,15 +860,18 @@ def _input_keys(frame: pd.DataFrame, rows: np.ndarray | None, fields: Sequence[s
     return np.concatenate(codes).astype(np.int64, copy=False) if codes else np.zeros(0, dtype=np.int64)
 
 
-def find_leaks(frame: pd.DataFrame, input_fields: Sequence[str]) -> list[Leak]:
+def find_leaks(frame: pd.DataFrame, input_fields: Sequence[str], *,
+               input_keys: np.ndarray | None = None) -> list[Leak]:
     """Examples in more than one split: the same id, or the same normalised inputs (all input fields together).
 
     Unassigned rows are ignored. Vectorised: normalise, join, dictionary-encode, then count distinct
-    splits per key; Python only builds the `Leak` objects.
+    splits per key; Python only builds the `Leak` objects. `input_keys`, one per row of the frame
+    (`dataset_queries.input_keys`), skips the normalising: they stay valid while only splits,
+    slices and outputs change.
     """
     _require_columns(frame, ["id", "split", *input_fields])
     split = frame["split"]
-    rows = np.flatnonzero((split != UNASSIGNED).to_numpy())
+    rows = np.flatnonzero((split != UNASSIGNED).to_numpy(dtype=bool))
     if len(rows) < 2:
         return []
     every = len(rows) == len(frame)
@@ -876,14 +879,19 @@ def find_leaks(frame: pd.DataFrame, input_fields: Sequence[str]) -> list[Leak]:
     split_codes = pd.factorize(pick(split))[0]
     ids = pick(frame["id"])
     groups: list[tuple[str, np.ndarray]] = []
-    repeated = _repeated(ids)
+    repeated = _repeated(ids)  # None (cheap) when every id is distinct, the usual case
     if repeated is not None:
         repeated = np.flatnonzero(repeated)
         id_keys = pd.factorize(ids.iloc[repeated])[0]
         for group in _cross_split_groups(id_keys, split_codes[repeated]):
             groups.append(("id", rows[repeated[group]]))
-    if input_fields:
+    if input_keys is not None:
+        keys = np.asarray(input_keys) if every else np.asarray(input_keys)[rows]
+    elif input_fields:
         keys = _input_keys(frame, None if every else rows, input_fields)
+    else:
+        keys = None
+    if keys is not None:
         groups += [("inputs", rows[group]) for group in _cross_split_groups(keys, split_codes)]
     return sorted(_leaks(frame, groups), key=lambda leak: (leak.rows[0], leak.kind))
 
