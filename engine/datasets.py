@@ -434,6 +434,10 @@ class ColumnMapping:
     slice_columns: tuple[str, ...] = ()
 
 
+# Column names taken as slice tags when no --slice-column is given, in order of preference.
+SLICE_COLUMN_NAMES = ("slices", "slice", "tags", "tag")
+
+
 def infer_mapping(
     columns: Iterable[str],
     field_names: Sequence[str],
@@ -448,7 +452,7 @@ def infer_mapping(
 
     `explicit` is {COLUMN: FIELD} (from `--map COLUMN=FIELD`) and wins; other fields take the column with
     the same name, exactly or else case-insensitively. Without an explicit id/split/slice column, columns
-    named "id", "split" and "slices"/"slice" (any case, not already feeding a field) are used.
+    named "id", "split" and one of `SLICE_COLUMN_NAMES` (any case, not already feeding a field) are used.
     `source` (the file name) only improves the error messages.
     """
     columns = [str(column) for column in columns]
@@ -514,7 +518,7 @@ def _slice_columns(given, columns, used, where, listing) -> tuple[str, ...]:
         for column in given:
             _special_column("slice", column, (), columns, used, where, listing)
         return tuple(given)
-    found = _special_column("slice", None, ("slices", "slice"), columns, used, where, listing)
+    found = _special_column("slice", None, SLICE_COLUMN_NAMES, columns, used, where, listing)
     return (found,) if found else ()
 
 

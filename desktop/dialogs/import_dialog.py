@@ -268,7 +268,7 @@ class ImportDialog(QDialog):
             for box, names in ((self.id_box, ("id",)), (self.split_box, ("split",))):
                 if match := unused(*names):
                     box.setCurrentText(match)
-            if match := unused("slices", "slice"):
+            if match := unused(*datasets.SLICE_COLUMN_NAMES):
                 self.set_slice_columns([match])
             return
         for field, column in mapping.fields.items():

@@ -30,9 +30,10 @@ def register(sub) -> None:
     p = sub.add_parser("import", help="import a CSV / JSONL / Parquet file as the project's examples")
     p.add_argument("dir")
     p.add_argument("file")
-    p.add_argument("--id-column")
-    p.add_argument("--split-column")
-    p.add_argument("--slice-column", action="append", default=[], help="repeatable")
+    p.add_argument("--id-column", help="default: a column named id")
+    p.add_argument("--split-column", help="default: a column named split")
+    p.add_argument("--slice-column", action="append", default=[],
+                   help="repeatable; default: a column named slices, slice, tags or tag")
     p.add_argument("--map", action="append", default=[], metavar="COLUMN=FIELD",
                    help="map a column to a program field (repeatable)")
     p.add_argument("--append", action="store_true", help="add to the examples instead of replacing them")

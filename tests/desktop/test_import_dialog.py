@@ -145,9 +145,11 @@ def test_several_slice_columns_are_merged(qtbot, session, tmp_path):
 
 def test_slice_columns_are_checked_in_the_list(qtbot, session, csv_file):
     dialog = open_dialog(qtbot, session, csv_file)
-    assert dialog.slice_columns() == ()
+    assert dialog.slice_columns() == ("tags",)  # a column named tags is proposed, as `import` does
     tags = dialog.slice_list.findItems("tags", Qt.MatchFlag.MatchExactly)[0]
-    tags.setCheckState(Qt.CheckState.Checked)  # what a click on its box does
+    tags.setCheckState(Qt.CheckState.Unchecked)  # what a click on its box does
+    assert dialog.slice_columns() == ()
+    tags.setCheckState(Qt.CheckState.Checked)
     assert dialog.mapping().slice_columns == ("tags",)
     assert dialog.preview.model().headerData(5, Qt.Orientation.Horizontal).endswith("→ slices")
     dialog.set_special_column("slices", None)

@@ -227,6 +227,13 @@ def test_mapping_matches_exact_then_case_insensitive_names():
     assert (mapping.id_column, mapping.split_column, mapping.slice_columns) == ("ID", "Split", ("Slice",))
 
 
+def test_a_tags_column_is_taken_as_slices_unless_a_slices_column_exists():
+    assert ds.infer_mapping(["question", "answer", "Tags"], FIELDS).slice_columns == ("Tags",)
+    assert ds.infer_mapping(["tags", "question", "answer", "slices"], FIELDS).slice_columns == ("slices",)
+    # a field named tags keeps its column
+    assert ds.infer_mapping(["question", "tags"], ["question", "tags"]).slice_columns == ()
+
+
 def test_explicit_mapping_overrides_names():
     mapping = ds.infer_mapping(["question", "prompt", "answer"], FIELDS, explicit={"prompt": "question"})
     assert mapping.fields["question"] == "prompt"
