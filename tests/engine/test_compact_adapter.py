@@ -17,7 +17,7 @@ def demo(text, label):
 
 
 def test_zero_shot_prompt_is_the_answer_shape_then_the_instructions_before_plain_input_lines():
-    # zero-shot, a small model heeds the task it reads right before the input (instructions_lead_input)
+    # a small model heeds the task it reads right before the input (user_message)
     messages = CompactAdapter().format(SIGNATURE, [], {"ticket_text": "Late again", "policy_context": "Credit $5"})
     assert [m["role"] for m in messages] == ["system", "user"]
     assert messages[0]["content"] == (
@@ -28,10 +28,10 @@ def test_zero_shot_prompt_is_the_answer_shape_then_the_instructions_before_plain
     assert messages[1]["content"] == "Decide the urgency.\n\nticket_text: Late again\npolicy_context: Credit $5"
 
 
-def test_with_demos_the_instructions_open_the_system_message_and_the_user_message_is_the_inputs():
+def test_with_demos_the_instructions_open_the_system_message_and_still_lead_the_inputs():
     messages = CompactAdapter().format(SIGNATURE, [demo("a", "low")], {"ticket_text": "Late", "policy_context": "p"})
     assert messages[0]["content"].startswith("Decide the urgency.\n\nInputs:")
-    assert messages[1]["content"] == "ticket_text: Late\npolicy_context: p"
+    assert messages[1]["content"] == "Decide the urgency.\n\nticket_text: Late\npolicy_context: p"
 
 
 def test_demos_without_any_answer_count_as_no_demos():
@@ -66,6 +66,7 @@ def test_demo_order_interleaves_answers_and_ends_with_the_rarest():
 
 def test_the_whole_prompt_is_pinned():
     messages = CompactAdapter().format(SIGNATURE, [demo("a", "low")], {"ticket_text": "x", "policy_context": "y"})
+    assert messages[1]["content"] == "Decide the urgency.\n\nticket_text: x\npolicy_context: y"
     assert messages[0]["content"] == (
         "Decide the urgency.\n\nInputs:\n- ticket_text\n- policy_context\n\n"
         "Answer with one JSON object and nothing else, with these keys:\n"
