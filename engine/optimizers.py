@@ -188,9 +188,10 @@ def _mipro(params, ctx):
         num_candidates=params["num_candidates"], num_threads=ctx.threads, seed=ctx.seed or 9,
         verbose=False, track_stats=False,
     )
+    # DSPy 3.4 no longer asks for permission; passing requires_permission_to_run only logs a deprecation.
     compile_kwargs = {
         "num_trials": params["num_trials"], "minibatch": params["minibatch"],
-        "minibatch_size": params["minibatch_size"], "requires_permission_to_run": False,
+        "minibatch_size": params["minibatch_size"],
     }
     return optimizer, compile_kwargs
 
