@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from engine.adapters import format_revision
+from engine.adapters import format_outdated, format_revision
 from engine.atomic import atomic_write_text
 from engine.errors import ArtifactError, WorkbenchError
 
@@ -95,8 +95,8 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise WorkbenchError(f"{target} already exists and is not empty; choose a new folder for the artifact")
 
-    current = format_revision(record.adapter_format)
-    if record.adapter_revision and record.adapter_revision != current:
+    if format_outdated(record.adapter_format, record.adapter_revision):
+        current = format_revision(record.adapter_format)
         raise WorkbenchError(
             f"run {run_id} was compiled with another version of the {record.adapter_format} prompt format "
             f"(revision {record.adapter_revision[:12]}; this Workbench has {current[:12]}): the exported program "

@@ -6,6 +6,7 @@ One function serves the CLI's `--json`, `runs show`, the GUI's Review pane and t
 from __future__ import annotations
 
 from engine import stats
+from engine.adapters import format_outdated
 from engine.gates import SliceGate, check_gates
 
 
@@ -26,8 +27,9 @@ def run_report(project, record) -> dict:
         "scores": _numbers(record.scores),
         "evaluations": evaluations,
         "gates": gates,
-        "warnings": _warnings(evaluations) + ([record.events_summary["revision_changed"]]
-                                              if record.events_summary.get("revision_changed") else []),
+        "adapter_revision": record.adapter_revision,
+        "adapter_outdated": format_outdated(record.adapter_format, record.adapter_revision),
+        "warnings": _warnings(evaluations) + _run_warnings(record),
         "lm_calls": record.lm_calls,
         "cached_calls": record.cached_calls,
         "tokens": {"prompt": int(record.tokens.get("prompt", 0)),
@@ -82,6 +84,16 @@ def _gates(project, test_candidate: dict | None) -> dict:
     per_slice = {tag: figures["score"] for tag, figures in test_candidate["per_slice"].items()}
     failures = check_gates(gates, per_slice, test_candidate["score"])
     return {"passed": not failures, "failures": failures, "checked": [g.model_dump() for g in gates]}
+
+
+def _run_warnings(record) -> list[str]:
+    warnings = [record.events_summary["revision_changed"]] if record.events_summary.get("revision_changed") else []
+    if format_outdated(record.adapter_format, record.adapter_revision):
+        warnings.append(
+            f"this run was compiled with an earlier version of the {record.adapter_format} prompt format: "
+            "the prompts shown for it are how this Workbench would send them, not the ones it was scored "
+            "with, and it cannot be exported; compile it again to review and export it")
+    return warnings
 
 
 def _warnings(evaluations: dict) -> list[str]:

@@ -554,7 +554,10 @@ class ReviewPane(Pane):
     def _prompt_done(self, text: str) -> None:
         self.prompt_view.setPlainText(text)
         example = self.picker.example_id()
-        self.prompt_status.setText(f"{self._data['record'].adapter_format} format with this run's state"
+        record = self._data["record"]
+        outdated = " (as this Workbench renders it: the run was scored with an earlier version)" \
+            if self._data["report"]["adapter_outdated"] else ""
+        self.prompt_status.setText(f"{record.adapter_format} format{outdated} with this run's state"
                                    + (f" · example {example}" if example else "") + " · rendered offline")
         self.prompt_rendered.emit()
 

@@ -18,6 +18,13 @@ def format_revision(format_name: str) -> str:
     return hashlib.sha256((Path(__file__).parent / "compact.py").read_bytes()).hexdigest()
 
 
+def format_outdated(format_name: str, revision: str) -> bool:
+    """Whether a run compiled with `revision` of the format would render other prompts today.
+
+    Runs from before revisions were recorded ("") cannot tell, so they count as current."""
+    return bool(revision) and revision != format_revision(format_name)
+
+
 def make_adapter(format_name: str):
     """The DSPy adapter for a profile's prompt format."""
     import dspy

@@ -121,3 +121,14 @@ def test_a_run_compiled_with_another_compact_adapter_does_not_export(compiled, t
     with pytest.raises(WorkbenchError, match=r"another version of the compact prompt format.*compile it again"):
         export_run(project, record.run_id, tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+def test_a_run_compiled_with_another_compact_adapter_says_so_in_its_report(compiled):
+    from engine.reports import run_report
+
+    project, record = compiled
+    assert run_report(project, record)["adapter_outdated"] is False
+    project.store.update_run(record.run_id, adapter_revision="0" * 64)
+    report = run_report(project, project.store.get_run(record.run_id))
+    assert report["adapter_outdated"] is True
+    assert any("earlier version of the compact prompt format" in w for w in report["warnings"])
