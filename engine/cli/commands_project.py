@@ -171,12 +171,17 @@ def cmd_import(args) -> int:
     project.replace_frame(frame)
     leaks = datasets.find_leaks(frame, project.program.input_names)
     result = {"rows": len(frame), "imported": len(raw), "mapping": mapping.fields,
+              "id_column": mapping.id_column, "split_column": mapping.split_column,
+              "slice_columns": list(mapping.slice_columns),
               "split_counts": _split_totals(frame), "leaks": len(leaks)}
     if args.json:
         print_json(result)
     else:
         print(f"imported {len(raw)} rows from {args.file}; the project now has {len(frame)} examples")
         print("columns -> fields: " + ", ".join(f"{c} -> {f}" for f, c in mapping.fields.items()))
+        print(f"id column: {mapping.id_column or '(none: ids from the content)'}; "
+              f"split column: {mapping.split_column or '(none)'}; "
+              f"slice columns: {', '.join(mapping.slice_columns) or '(none)'}")
         print("splits: " + _split_text(result["split_counts"]))
     if leaks:
         try:

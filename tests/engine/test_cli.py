@@ -58,7 +58,13 @@ def test_empty_project_program_set_and_import(tmp_path, capsys):
                     "3,fine I guess,neutral,validation,a\n")
     code, out, _ = run_cli(capsys, "import", folder, data, "--id-column", "id", "--split-column", "split",
                            "--slice-column", "topic", "--json")
-    assert code == 0 and json.loads(out)["split_counts"] == {"train": 1, "validation": 1, "test": 1, "unassigned": 0}
+    result = json.loads(out)
+    assert code == 0 and result["split_counts"] == {"train": 1, "validation": 1, "test": 1, "unassigned": 0}
+    assert (result["id_column"], result["split_column"], result["slice_columns"]) == ("id", "split", ["topic"])
+    # without the flags, the columns named id, split and tags are found; the plain output names them
+    data.write_text("id,text,label,split,tags\n1,great,positive,train,a\n2,awful,negative,test,b\n")
+    code, out, _ = run_cli(capsys, "import", folder, data)
+    assert code == 0 and "id column: id; split column: split; slice columns: tags" in out
     code, out, _ = run_cli(capsys, "metric", "show", folder, "--json")
     assert json.loads(out)["spec"]["field"] == "label"
 
