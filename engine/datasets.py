@@ -445,6 +445,7 @@ def infer_mapping(
     id_column: str | None = None,
     split_column: str | None = None,
     slice_columns: Sequence[str] = (),
+    infer_slices: bool = True,
     explicit: dict[str, str] | None = None,
     source: str = "",
 ) -> ColumnMapping:
@@ -452,7 +453,8 @@ def infer_mapping(
 
     `explicit` is {COLUMN: FIELD} (from `--map COLUMN=FIELD`) and wins; other fields take the column with
     the same name, exactly or else case-insensitively. Without an explicit id/split/slice column, columns
-    named "id", "split" and one of `SLICE_COLUMN_NAMES` (any case, not already feeding a field) are used.
+    named "id", "split" and one of `SLICE_COLUMN_NAMES` (any case, not already feeding a field) are used
+    (the last only with `infer_slices`).
     `source` (the file name) only improves the error messages.
     """
     columns = [str(column) for column in columns]
@@ -481,7 +483,8 @@ def infer_mapping(
         fields=fields,
         id_column=_special_column("id", id_column, ("id",), columns, used, where, listing),
         split_column=_special_column("split", split_column, ("split",), columns, used, where, listing),
-        slice_columns=_slice_columns(slice_columns, columns, used, where, listing),
+        slice_columns=_slice_columns(slice_columns, columns, used, where, listing) if slice_columns or infer_slices
+        else (),
     )
 
 
@@ -640,7 +643,16 @@ def _normalise_splits(values: pd.Series, column: str, label: str) -> pd.Series:
 
 
 def _split_tags(cell: str) -> list[str]:
-    tags = (tag.strip() for tag in _TAG_SEPARATORS.split(cell))
+    parts = _TAG_SEPARATORS.split(cell)
+    text = cell.strip()
+    if text.startswith("[") and text.endswith("]"):  # a JSON / Parquet list cell (read_table spells it as JSON)
+        try:
+            items = json.loads(text)
+        except ValueError:
+            items = None
+        if isinstance(items, list) and all(isinstance(i, (str, int, float)) for i in items):
+            parts = [p for item in items for p in _TAG_SEPARATORS.split(str(item))]
+    tags = (tag.strip() for tag in parts)
     return list(dict.fromkeys(tag for tag in tags if tag))
 
 

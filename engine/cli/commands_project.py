@@ -32,8 +32,11 @@ def register(sub) -> None:
     p.add_argument("file")
     p.add_argument("--id-column", help="default: a column named id")
     p.add_argument("--split-column", help="default: a column named split")
-    p.add_argument("--slice-column", action="append", default=[],
-                   help="repeatable; default: a column named slices, slice, tags or tag")
+    slices = p.add_mutually_exclusive_group()
+    slices.add_argument("--slice-column", action="append", default=[],
+                        help="repeatable; default: a column named slices, slice, tags or tag")
+    slices.add_argument("--no-slice-column", action="store_true",
+                        help="import no slice tags, even from a column named slices, slice, tags or tag")
     p.add_argument("--map", action="append", default=[], metavar="COLUMN=FIELD",
                    help="map a column to a program field (repeatable)")
     p.add_argument("--append", action="store_true", help="add to the examples instead of replacing them")
@@ -163,7 +166,8 @@ def cmd_import(args) -> int:
     raw = datasets.read_table(args.file)
     mapping = datasets.infer_mapping(
         list(raw.columns), project.field_names, id_column=args.id_column,
-        split_column=args.split_column, slice_columns=tuple(args.slice_column), explicit=explicit,
+        split_column=args.split_column, slice_columns=tuple(args.slice_column),
+        infer_slices=not args.no_slice_column, explicit=explicit,
     )
     frame = datasets.to_canonical(raw, mapping, source=str(args.file))
     if args.append:

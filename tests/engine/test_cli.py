@@ -65,6 +65,8 @@ def test_empty_project_program_set_and_import(tmp_path, capsys):
     data.write_text("id,text,label,split,tags\n1,great,positive,train,a\n2,awful,negative,test,b\n")
     code, out, _ = run_cli(capsys, "import", folder, data)
     assert code == 0 and "id column: id; split column: split; slice columns: tags" in out
+    code, out, _ = run_cli(capsys, "import", folder, data, "--no-slice-column")
+    assert code == 0 and "slice columns: (none)" in out
     code, out, _ = run_cli(capsys, "metric", "show", folder, "--json")
     assert json.loads(out)["spec"]["field"] == "label"
 

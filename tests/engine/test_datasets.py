@@ -234,6 +234,16 @@ def test_a_tags_column_is_taken_as_slices_unless_a_slices_column_exists():
     assert ds.infer_mapping(["question", "tags"], ["question", "tags"]).slice_columns == ()
 
 
+def test_list_cells_of_a_tags_column_become_slice_tags(tmp_path):
+    path = write(tmp_path / "data.jsonl",
+                 '{"question": "q1", "answer": "a", "tags": ["billing", "vip"]}\n'
+                 '{"question": "q2", "answer": "b", "tags": []}\n'
+                 '{"question": "q3", "answer": "c", "tags": "refund; late"}\n')
+    raw = ds.read_table(path)
+    frame = ds.to_canonical(raw, ds.infer_mapping(raw.columns, FIELDS))
+    assert frame["slices"].tolist() == ["billing;vip", "", "refund;late"]
+
+
 def test_explicit_mapping_overrides_names():
     mapping = ds.infer_mapping(["question", "prompt", "answer"], FIELDS, explicit={"prompt": "question"})
     assert mapping.fields["question"] == "prompt"
