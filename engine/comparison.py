@@ -201,6 +201,9 @@ def _warnings(a, b) -> list[str]:
         warnings.append("the runs used different metrics; their scores are not on the same scale")
     if a.adapter_format != b.adapter_format:
         warnings.append(f"the runs used different prompt formats ({a.adapter_format} vs {b.adapter_format})")
+    elif a.adapter_revision and b.adapter_revision and a.adapter_revision != b.adapter_revision:
+        warnings.append(f"the runs used different versions of the {a.adapter_format} prompt format "
+                        f"({a.adapter_revision[:12]} vs {b.adapter_revision[:12]}); their prompts may differ")
     for record in (a, b):
         if record.status != "succeeded":
             warnings.append(f"run {record.run_id} did not succeed ({record.status.replace('_', ' ')})")

@@ -90,9 +90,9 @@ def _run_warnings(record) -> list[str]:
     warnings = [record.events_summary["revision_changed"]] if record.events_summary.get("revision_changed") else []
     if format_outdated(record.adapter_format, record.adapter_revision):
         warnings.append(
-            f"this run was compiled with an earlier version of the {record.adapter_format} prompt format: "
-            "the prompts shown for it are how this Workbench would send them, not the ones it was scored "
-            "with, and it cannot be exported; compile it again to review and export it")
+            f"this run was compiled with another version of the {record.adapter_format} prompt format: "
+            "the prompts shown for it are how this Workbench would send them, which may differ from the "
+            "ones it was scored with, and it cannot be exported; compile it again to export it")
     return warnings
 
 

@@ -516,10 +516,14 @@ class ReviewPane(Pane):
         for b in (self.approve_btn, self.reject_btn):
             b.setEnabled(reviewable)
             b.setToolTip(why)
-        exportable = reviewable and not (review and review.decision == "rejected")
+        outdated = self._data["report"]["adapter_outdated"]
+        exportable = reviewable and not (review and review.decision == "rejected") and not outdated
         self.export_btn.setEnabled(exportable)
         if review and review.decision == "rejected":
             self.export_btn.setToolTip("A rejected run cannot be exported; approve it first.")
+        elif outdated:
+            self.export_btn.setToolTip("Compiled with another version of the prompt format; "
+                                       "compile it again to export it.")
         elif not reviewable:
             self.export_btn.setToolTip(why)
         else:
@@ -555,7 +559,7 @@ class ReviewPane(Pane):
         self.prompt_view.setPlainText(text)
         example = self.picker.example_id()
         record = self._data["record"]
-        outdated = " (as this Workbench renders it: the run was scored with an earlier version)" \
+        outdated = " (as this Workbench renders it: the run was scored with another version)" \
             if self._data["report"]["adapter_outdated"] else ""
         self.prompt_status.setText(f"{record.adapter_format} format{outdated} with this run's state"
                                    + (f" · example {example}" if example else "") + " · rendered offline")

@@ -19,9 +19,11 @@ def format_revision(format_name: str) -> str:
 
 
 def format_outdated(format_name: str, revision: str) -> bool:
-    """Whether a run compiled with `revision` of the format would render other prompts today.
+    """Whether a run was compiled with another revision of the format's code than this Workbench's.
 
-    Runs from before revisions were recorded ("") cannot tell, so they count as current."""
+    Its prompts may then differ from the ones this Workbench renders (the revision hashes the whole
+    file, so a change to a comment counts too). Runs from before revisions were recorded ("") cannot
+    tell, so they count as current."""
     return bool(revision) and revision != format_revision(format_name)
 
 

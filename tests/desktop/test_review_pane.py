@@ -129,13 +129,14 @@ def test_export_of_an_unreviewed_run_asks_first(pane, compiled_run, tmp_path, mo
     assert again.args[0].startswith(str(tmp_path / "out") + "/")
 
 
-def test_a_run_scored_with_an_earlier_compact_format_says_its_prompt_is_todays(qtbot, sample_session, compiled_run):
+def test_a_run_scored_with_another_compact_format_says_its_prompt_is_todays_and_cannot_export(qtbot, sample_session, compiled_run):
     sample_session.project.store.update_run(compiled_run.run_id, adapter_format="compact",
                                             adapter_revision="0" * 64)
     pane = ReviewPane(sample_session)
     qtbot.addWidget(pane)
     with qtbot.waitSignal(pane.prompt_rendered, timeout=30_000):
         qtbot.waitUntil(lambda: pane._data is not None, timeout=30_000)
-    assert "earlier version of the compact prompt format" in pane.warnings.text()
+    assert "another version of the compact prompt format" in pane.warnings.text()
     assert pane.prompt_status.text().startswith("compact format (as this Workbench renders it")
+    assert not pane.export_btn.isEnabled() and "compile it again" in pane.export_btn.toolTip()
     pane.shutdown(10_000)

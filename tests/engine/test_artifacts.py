@@ -131,4 +131,4 @@ def test_a_run_compiled_with_another_compact_adapter_says_so_in_its_report(compi
     project.store.update_run(record.run_id, adapter_revision="0" * 64)
     report = run_report(project, project.store.get_run(record.run_id))
     assert report["adapter_outdated"] is True
-    assert any("earlier version of the compact prompt format" in w for w in report["warnings"])
+    assert any("another version of the compact prompt format" in w for w in report["warnings"])

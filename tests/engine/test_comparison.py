@@ -61,6 +61,16 @@ def test_compare_warns_about_revisions_programs_and_data(sample_project, scripte
     assert "+Classify the ticket's urgency carefully." in entry["instructions_diff"]
 
 
+def test_compare_warns_when_the_compact_format_changed_between_the_runs(sample_project, scripted_connect):
+    a, b = two_runs(sample_project, scripted_connect)
+    for run, revision in ((a, "1" * 64), (b, "2" * 64)):
+        sample_project.store.update_run(run.run_id, adapter_format="compact", adapter_revision=revision)
+    warnings = " | ".join(compare_runs(sample_project, a.run_id, b.run_id)["warnings"])
+    assert "different versions of the compact prompt format (111111111111 vs 222222222222)" in warnings
+    sample_project.store.update_run(b.run_id, adapter_revision="1" * 64)
+    assert not any("versions" in w for w in compare_runs(sample_project, a.run_id, b.run_id)["warnings"])
+
+
 def test_cli_compare_json_and_plain(sample_project, scripted_connect, capsys):
     a, b = two_runs(sample_project, scripted_connect)
     capsys.readouterr()
