@@ -5,7 +5,7 @@ import pytest
 from engine import optimizers
 from engine.jobs.compile import CompileJob, CompileSettings
 from engine.jobs.control import Budget, CancelToken
-from engine.jobs.events import TrialFinished
+from engine.jobs.events import LogLine, TrialFinished
 
 # Answers every signature the optimizers use (task, instruction proposers, reflection) can parse.
 ANSWER = {
@@ -56,6 +56,8 @@ def test_each_optimizer_compiles_through_the_job(sample_project, scripted_connec
     if key == "simba":
         assert any(t.kind == "minibatch" for t in trials)
     assert len(sample_project.store.trials(record.run_id)) == len(trials)
+    # DSPy's warnings reach the user's log: the Workbench's own settings must not cause any
+    assert not [e.message for e in events if isinstance(e, LogLine) and "deprecated" in e.message]
 
 
 def test_cancel_during_a_search_keeps_the_best_candidate_so_far(sample_project, scripted_connect):
