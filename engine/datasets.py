@@ -483,8 +483,7 @@ def infer_mapping(
         fields=fields,
         id_column=_special_column("id", id_column, ("id",), columns, used, where, listing),
         split_column=_special_column("split", split_column, ("split",), columns, used, where, listing),
-        slice_columns=_slice_columns(slice_columns, columns, used, where, listing) if slice_columns or infer_slices
-        else (),
+        slice_columns=_slice_columns(slice_columns, infer_slices, columns, used, where, listing),
     )
 
 
@@ -516,11 +515,13 @@ def _special_column(role, given, names, columns, used, where, listing) -> str | 
     return None
 
 
-def _slice_columns(given, columns, used, where, listing) -> tuple[str, ...]:
+def _slice_columns(given, infer, columns, used, where, listing) -> tuple[str, ...]:
     if given:
         for column in given:
             _special_column("slice", column, (), columns, used, where, listing)
         return tuple(given)
+    if not infer:
+        return ()
     found = _special_column("slice", None, SLICE_COLUMN_NAMES, columns, used, where, listing)
     return (found,) if found else ()
 
