@@ -644,17 +644,23 @@ def _normalise_splits(values: pd.Series, column: str, label: str) -> pd.Series:
 
 
 def _split_tags(cell: str) -> list[str]:
-    parts = _TAG_SEPARATORS.split(cell)
-    text = cell.strip()
-    if text.startswith("[") and text.endswith("]"):  # a JSON / Parquet list cell (read_table spells it as JSON)
-        try:
-            items = json.loads(text)
-        except ValueError:
-            items = None
-        if isinstance(items, list) and all(isinstance(i, (str, int, float)) for i in items):
-            parts = [p for item in items for p in _TAG_SEPARATORS.split(str(item))]
+    items = _list_cell(cell)
+    parts = _TAG_SEPARATORS.split(cell) if items is None else [
+        part for item in items for part in _TAG_SEPARATORS.split(str(item))]
     tags = (tag.strip() for tag in parts)
     return list(dict.fromkeys(tag for tag in tags if tag))
+
+
+def _list_cell(cell: str) -> list | None:
+    """The items of a JSON / Parquet list cell (`read_table` spells lists as JSON); None for other text."""
+    text = cell.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return None
+    return items if isinstance(items, list) and all(isinstance(i, (str, int, float)) for i in items) else None
 
 
 def _clean_slices(columns: list[pd.Series]) -> pd.Series:

@@ -13,6 +13,7 @@ from engine.gates import SliceGate, check_gates
 def run_report(project, record) -> dict:
     evaluations = _evaluations(project, record.run_id)
     gates = _gates(project, evaluations.get("test", {}).get("candidate"))
+    adapter_outdated = format_outdated(record.adapter_format, record.adapter_revision)
     return {
         "run_id": record.run_id,
         "status": record.status,
@@ -28,8 +29,8 @@ def run_report(project, record) -> dict:
         "evaluations": evaluations,
         "gates": gates,
         "adapter_revision": record.adapter_revision,
-        "adapter_outdated": format_outdated(record.adapter_format, record.adapter_revision),
-        "warnings": _warnings(evaluations) + _run_warnings(record),
+        "adapter_outdated": adapter_outdated,
+        "warnings": _warnings(evaluations) + _run_warnings(record, adapter_outdated),
         "lm_calls": record.lm_calls,
         "cached_calls": record.cached_calls,
         "tokens": {"prompt": int(record.tokens.get("prompt", 0)),
@@ -86,9 +87,9 @@ def _gates(project, test_candidate: dict | None) -> dict:
     return {"passed": not failures, "failures": failures, "checked": [g.model_dump() for g in gates]}
 
 
-def _run_warnings(record) -> list[str]:
+def _run_warnings(record, adapter_outdated: bool) -> list[str]:
     warnings = [record.events_summary["revision_changed"]] if record.events_summary.get("revision_changed") else []
-    if format_outdated(record.adapter_format, record.adapter_revision):
+    if adapter_outdated:
         warnings.append(
             f"this run was compiled with another version of the {record.adapter_format} prompt format: "
             "the prompts shown for it are how this Workbench would send them, which may differ from the "
