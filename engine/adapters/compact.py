@@ -9,7 +9,12 @@ It sends:
   and the rarest nearest the input (`order_demos`);
 - one user message: the instructions, then the inputs as plain `name: value` lines;
 - a JSON schema for the output fields as `response_format`, so servers that support constrained
-  decoding (llama.cpp, Ollama, OpenAI-compatible servers) can only produce parseable answers.
+  decoding (llama.cpp, Ollama, OpenAI-compatible servers) can only produce parseable answers;
+- when the only output is a Literal and the LM's engine declares `scores_choices` (the Workbench's
+  embedded llama.cpp engine), a `CHOICE_SCORING` key in that schema: the engine then scores every
+  choice and divides out the prompt's own bias instead of decoding greedily
+  (`with_choice_scoring`). Any other LM, plain DSPy's included, generates the answer under the same
+  schema from the same prompt, so its answers can differ.
 
 Why, measured on SmolLM2-135M (bench/small_model_formats.py; TREC questions, 6 classes, chance
 0.17, and US first names, girl or boy, chance 0.5; figures in bench/README.md): DSPy's chat prompt
@@ -48,18 +53,26 @@ FORMAT_NAME = "compact"
 # themselves) still closes the JSON before max_tokens: the grammar makes it stop in time.
 CHARS_PER_TOKEN = 2  # conservative: most text runs 3-4 characters a token
 REASONING_MAX_CHARS = 400  # ChainOfThought's own field, kept short whatever the budget
+# A key of the answer's schema asking the engine to score the choices instead of generating, sent
+# only to an engine that says `scores_choices` (the Workbench's embedded llama.cpp engine).
+CHOICE_SCORING = "x-dspy-workbench-choice-scoring"
+CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")  # calibration inputs, with the demos' inputs
 
 
 class CompactAdapter(dspy.Adapter):
     """Short system prompt, plain-line inputs, schema-constrained JSON answers."""
 
     def __call__(self, lm, lm_kwargs, signature, demos, inputs):
-        lm_kwargs = with_response_format(lm_kwargs, signature, _max_tokens(lm, lm_kwargs))
-        return super().__call__(lm, lm_kwargs, signature, demos, inputs)
+        return super().__call__(lm, self._lm_kwargs(lm, lm_kwargs, signature, demos), signature, demos, inputs)
 
     async def acall(self, lm, lm_kwargs, signature, demos, inputs):
+        return await super().acall(lm, self._lm_kwargs(lm, lm_kwargs, signature, demos), signature, demos, inputs)
+
+    def _lm_kwargs(self, lm, lm_kwargs, signature, demos):
         lm_kwargs = with_response_format(lm_kwargs, signature, _max_tokens(lm, lm_kwargs))
-        return await super().acall(lm, lm_kwargs, signature, demos, inputs)
+        if _scores_choices(lm):
+            lm_kwargs = with_choice_scoring(lm_kwargs, signature, demos)
+        return lm_kwargs
 
     def format(self, signature, demos, inputs) -> list[dict[str, Any]]:
         return [
@@ -244,6 +257,45 @@ def with_response_format(lm_kwargs: dict[str, Any], signature, max_tokens: int |
     """lm_kwargs plus the OpenAI-shaped JSON-schema response format for the signature's outputs."""
     schema = {"name": "answer", "schema": output_schema(signature, max_tokens)}
     return {**lm_kwargs, "response_format": {"type": "json_schema", "json_schema": schema}}
+
+
+def choice_field(signature) -> tuple[str, list[str]] | None:
+    """(name, choices) when the only output is a Literal of strings: an answer an engine can score."""
+    if len(signature.output_fields) != 1:
+        return None
+    name, field = next(iter(signature.output_fields.items()))
+    if typing.get_origin(field.annotation) is not Literal:
+        return None
+    choices = list(typing.get_args(field.annotation))
+    return (name, choices) if choices and all(isinstance(c, str) for c in choices) else None
+
+
+def with_choice_scoring(lm_kwargs: dict[str, Any], signature, demos) -> dict[str, Any]:
+    """lm_kwargs whose answer schema asks the engine to score the choices, calibrated.
+
+    The engine divides each choice's probability by its average over the calibration inputs
+    (engine/lms/choice_scoring.py): content-free inputs plus the demos' own inputs. Measured on
+    SmolLM2-135M over six demo draws (bench/README.md), content-free alone was best on TREC
+    (k=4 0.55 against 0.46 with the demos' inputs alone) and the demos' inputs alone best on first
+    names (k=4 0.75 against 0.65, no draw collapsing); both together came close to the better one
+    on each (0.53 and 0.71).
+    """
+    found = choice_field(signature)
+    if found is None:
+        return lm_kwargs
+    name, choices = found
+    demo_inputs = [{n: _demo_get(d, n) for n in signature.input_fields} for d in demos if render_demo(signature, d)]
+    calibration = [{n: token for n in signature.input_fields} for token in CONTENT_FREE_INPUTS] + demo_inputs
+    fmt = lm_kwargs["response_format"]
+    schema = {**fmt["json_schema"]["schema"], CHOICE_SCORING: {
+        "field": name, "choices": choices,
+        "calibration": [user_message(signature, inputs) for inputs in calibration],
+    }}
+    return {**lm_kwargs, "response_format": {**fmt, "json_schema": {**fmt["json_schema"], "schema": schema}}}
+
+
+def _scores_choices(lm) -> bool:
+    return getattr(getattr(lm, "_engine_spec", None), "scores_choices", False) is True
 
 
 # -- parsing ----------------------------------------------------------------------------------------

@@ -106,11 +106,14 @@ def _without_amx_buffers(llama_cpp):
 class LlamaEngine:
     """A DSPy 3.4 engine (`complete(Request) -> Response`) over an in-process `llama_cpp.Llama`."""
 
+    scores_choices = True  # answers a compact one-choice schema by scoring (engine/lms/choice_scoring.py)
+
     def __init__(self, path: Path, *, context_tokens: int = 4096, threads: int | None = None):
         self.path = path
         self.context_tokens = context_tokens
         self.threads = threads or max(1, os.cpu_count() or 1)
         self._llama = None
+        self._scorer = None
         self._lock = threading.Lock()
 
     def _model(self):
@@ -131,6 +134,8 @@ class LlamaEngine:
         from dspy.clients.engines.base import validate_request
         from dspy.lm15 import Message, Response, TextPart, Usage
 
+        from engine.adapters.compact import CHOICE_SCORING
+
         validate_request(request)
         messages = _chat_messages(request)
         config = request.config
@@ -143,6 +148,9 @@ class LlamaEngine:
         if config.stop:
             kwargs["stop"] = list(config.stop)
         fmt = config.response_format
+        scoring = fmt.get("schema", {}).get(CHOICE_SCORING) if fmt and fmt.get("type") == "json_schema" else None
+        if scoring:
+            return self._scored_answer(messages, scoring)
         if fmt and fmt.get("type") == "json_schema":
             # llama.cpp's spelling: json_object plus the schema, compiled to a grammar.
             kwargs["response_format"] = {"type": "json_object", "schema": fmt["schema"]}
@@ -171,6 +179,32 @@ class LlamaEngine:
             ),
         )
 
+    def _scored_answer(self, messages, scoring: dict):
+        from dspy.lm15 import Message, Response, TextPart, Usage
+
+        from engine.lms.choice_scoring import ChoiceScorer, answer_prefix
+
+        field, choices = scoring["field"], list(scoring["choices"])
+        with self._lock:
+            llama = self._model()
+            if self._scorer is None:
+                self._scorer = ChoiceScorer(llama)
+            try:
+                choice, prompt_tokens, answer_tokens = self._scorer.pick(
+                    messages, field, choices, list(scoring.get("calibration") or []))
+            except ValueError as exc:  # the prompt is longer than the context window
+                raise ModelError(
+                    f"the embedded model rejected the prompt: {exc}; use fewer or shorter demos, "
+                    "or raise context_tokens in the embedded profile"
+                ) from None
+        return Response(
+            id=None, model=self.path.name,
+            message=Message.assistant([TextPart(answer_prefix(field) + choice + '"}')]),
+            finish_reason="stop",
+            usage=Usage(input_tokens=prompt_tokens, output_tokens=answer_tokens,
+                        total_tokens=prompt_tokens + answer_tokens),
+        )
+
     def stream(self, request):
         from dspy.lm15 import response_to_events
 
@@ -181,6 +215,7 @@ class LlamaEngine:
             if self._llama is not None:
                 self._llama.close()
                 self._llama = None
+                self._scorer = None
 
 
 def _chat_messages(request) -> list[dict]:

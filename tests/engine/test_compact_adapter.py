@@ -4,7 +4,9 @@ import dspy
 import pytest
 from dspy.utils.exceptions import AdapterParseError
 
-from engine.adapters.compact import CompactAdapter, order_demos, output_schema, parse_answer
+from engine.adapters.compact import (
+    CHOICE_SCORING, CompactAdapter, choice_field, order_demos, output_schema, parse_answer, user_message,
+)
 from engine.programs import build_signature, stage_from_signature
 
 SIGNATURE = build_signature(stage_from_signature(
@@ -97,6 +99,47 @@ def test_every_call_carries_the_schema_as_response_format():
     sent = lm.history[-1]["kwargs"]["response_format"]
     assert sent["type"] == "json_schema"
     assert sent["json_schema"]["schema"] == output_schema(SIGNATURE)
+
+
+def _scoring_lm():
+    # what the adapter reads of an LM whose engine scores choices (engine/lms/embedded.py)
+    from types import SimpleNamespace
+
+    return SimpleNamespace(_engine_spec=SimpleNamespace(scores_choices=True), kwargs={})
+
+
+def test_an_engine_that_scores_choices_is_asked_to_calibrate_on_content_free_and_the_demos_inputs():
+    demos = [demo("a", "low"), demo("b", "high")]
+    kwargs = CompactAdapter()._lm_kwargs(_scoring_lm(), {}, SIGNATURE, demos)
+    schema = kwargs["response_format"]["json_schema"]["schema"]
+    assert schema[CHOICE_SCORING] == {
+        "field": "urgency", "choices": ["low", "medium", "high"],
+        "calibration": [user_message(SIGNATURE, {"ticket_text": t, "policy_context": t}) for t in ("N/A", "", "[MASK]")]
+        + [user_message(SIGNATURE, {"ticket_text": t, "policy_context": "p"}) for t in ("a", "b")],
+    }
+    assert {k: v for k, v in schema.items() if k != CHOICE_SCORING} == output_schema(SIGNATURE)
+
+
+def test_without_demos_the_calibration_inputs_are_only_content_free():
+    kwargs = CompactAdapter()._lm_kwargs(_scoring_lm(), {}, SIGNATURE, [])
+    calibration = kwargs["response_format"]["json_schema"]["schema"][CHOICE_SCORING]["calibration"]
+    assert calibration[0] == "Decide the urgency.\n\nticket_text: N/A\npolicy_context: N/A"
+    assert len(calibration) == 3
+
+
+def test_choice_scoring_is_asked_only_of_engines_that_score_and_only_for_one_literal_output():
+    from types import SimpleNamespace
+
+    plain = CompactAdapter()._lm_kwargs(SimpleNamespace(kwargs={}), {}, SIGNATURE, [])
+    assert CHOICE_SCORING not in plain["response_format"]["json_schema"]["schema"]
+    assert choice_field(SIGNATURE) == ("urgency", ["low", "medium", "high"])
+    for text in ("q -> a", "q -> a: Literal['x', 'y'], b", "q -> n: int"):
+        sig = build_signature(stage_from_signature(text))
+        assert choice_field(sig) is None
+        assert CHOICE_SCORING not in CompactAdapter()._lm_kwargs(_scoring_lm(), {}, sig, [])[
+            "response_format"]["json_schema"]["schema"]
+    cot = dspy.ChainOfThought(SIGNATURE).predict.signature  # reasoning is a second output
+    assert choice_field(cot) is None
 
 
 @pytest.mark.parametrize("completion, expected", [
