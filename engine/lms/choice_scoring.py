@@ -14,6 +14,7 @@ the LM's engine declares `scores_choices`; the prompt itself is the one the adap
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -23,7 +24,15 @@ PRIOR_CACHE_SIZE = 256  # one entry per program state (system message and calibr
 
 def answer_prefix(field: str) -> str:
     """The answer up to its value, spelt as the constrained model writes it (`{ "label": "male"}`)."""
-    return '{ "' + field + '": "'
+    return '{ ' + json.dumps(field) + ': "'
+
+
+def answer_text(field: str, choice: str) -> str:
+    return answer_prefix(field) + _json_inner(choice) + '"}'
+
+
+def _json_inner(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 class ChoiceScorer:
@@ -74,7 +83,9 @@ class ChoiceScorer:
         base = self._tokens(prompt, add_bos)
         scores, lengths = [], []
         for choice in choices:
-            full = self._tokens(prompt + choice + '"', add_bos)
+            full = self._tokens(prompt + _json_inner(choice) + '"', add_bos)
+            if len(full) > self.llama.n_ctx():
+                raise ValueError(f"Requested tokens ({len(full)}) exceed context window of {self.llama.n_ctx()}")
             start = max(1, _common_length(base, full))  # where this choice's tokens begin
             scores.append(self._continuation_logprob(full, start))
             lengths.append(len(full) - start)

@@ -182,7 +182,7 @@ class LlamaEngine:
     def _scored_answer(self, messages, scoring: dict):
         from dspy.lm15 import Message, Response, TextPart, Usage
 
-        from engine.lms.choice_scoring import ChoiceScorer, answer_prefix
+        from engine.lms.choice_scoring import ChoiceScorer, answer_text
 
         field, choices = scoring["field"], list(scoring["choices"])
         with self._lock:
@@ -199,7 +199,7 @@ class LlamaEngine:
                 ) from None
         return Response(
             id=None, model=self.path.name,
-            message=Message.assistant([TextPart(answer_prefix(field) + choice + '"}')]),
+            message=Message.assistant([TextPart(answer_text(field, choice))]),
             finish_reason="stop",
             usage=Usage(input_tokens=prompt_tokens, output_tokens=answer_tokens,
                         total_tokens=prompt_tokens + answer_tokens),

@@ -86,6 +86,11 @@ def test_the_pick_divides_out_the_calibration_prior_computed_once_per_program_st
     assert scorer.pick(chat, "label", CHOICES, [])[0] == CHOICES[int(np.argmax(raw))]
 
 
+def test_a_prompt_longer_than_the_context_window_is_refused(llama):
+    with pytest.raises(ValueError, match="exceed context window"):
+        ChoiceScorer(llama).pick(messages("word " * 1500), "label", CHOICES, [])
+
+
 def test_a_predict_on_the_embedded_profile_answers_by_scoring(tmp_path):
     from engine.lms.connect import connect
     from engine.lms.profiles import embedded_profile
