@@ -45,7 +45,7 @@ def main() -> None:
     import dspy
     import pandas as pd
 
-    from engine.adapters import make_adapter
+    from engine.adapters import CALIBRATION_ROWS, make_adapter
     from engine.adapters.compact import with_response_format
     from engine.programs import FieldSpec, StageSpec, build_signature
     from engine.stats import paired_difference, wilson_interval
@@ -89,7 +89,10 @@ def main() -> None:
         def __call__(self, lm, lm_kwargs, signature, demos, inputs):
             return super().__call__(lm, with_response_format(lm_kwargs, signature), signature, demos, inputs)
 
-    adapters = {"compact": make_adapter("compact"), "chat": make_adapter("chat"), "json": ConstrainedJSONAdapter()}
+    compact = make_adapter("compact")
+    # as the Workbench's jobs do (calibrate_on_training_rows): unlabelled training rows, never evaluation rows
+    compact.calibration_inputs = [{"text": r["text"]} for r in random.Random(args.seed).sample(pool, min(CALIBRATION_ROWS, len(pool)))]
+    adapters = {"compact": compact, "chat": make_adapter("chat"), "json": ConstrainedJSONAdapter()}
     summary, zero_shot = [], {}  # zero_shot: format -> 1/0 per evaluation row, for paired differences
     for fmt in args.formats.split(","):
         for k in [int(x) for x in args.ks.split(",")]:

@@ -41,3 +41,15 @@ def make_adapter(format_name: str):
     if format_name == "json":
         return dspy.JSONAdapter()
     raise ModelError(f"unknown prompt format {format_name!r}; use one of {', '.join(FORMATS)}")
+
+
+CALIBRATION_ROWS = 40  # training rows a choice-scoring engine calibrates on (bench/README.md)
+
+
+def calibrate_on_training_rows(adapter, project, limit: int | None = None) -> None:
+    """Give a compact adapter the inputs of up to CALIBRATION_ROWS training rows (fewer under a run's
+    `limit`; never their labels), which the embedded engine's choice scoring calibrates on. Other
+    adapters have no use for them."""
+    if hasattr(adapter, "calibration_inputs"):
+        rows = project.examples("train", min(CALIBRATION_ROWS, limit or CALIBRATION_ROWS))
+        adapter.calibration_inputs = [dict(e.inputs()) for e in rows]

@@ -60,7 +60,15 @@ CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")  # calibration inputs, with the demo
 
 
 class CompactAdapter(dspy.Adapter):
-    """Short system prompt, plain-line inputs, schema-constrained JSON answers."""
+    """Short system prompt, plain-line inputs, schema-constrained JSON answers.
+
+    `calibration_inputs`: unlabelled inputs (the Workbench passes training rows) that a choice-scoring
+    engine also calibrates on (`with_choice_scoring`); they never appear in the prompt.
+    """
+
+    def __init__(self, *args, calibration_inputs=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calibration_inputs = [dict(inputs) for inputs in calibration_inputs]
 
     def __call__(self, lm, lm_kwargs, signature, demos, inputs):
         return super().__call__(lm, self._lm_kwargs(lm, lm_kwargs, signature, demos), signature, demos, inputs)
@@ -71,7 +79,7 @@ class CompactAdapter(dspy.Adapter):
     def _lm_kwargs(self, lm, lm_kwargs, signature, demos):
         lm_kwargs = with_response_format(lm_kwargs, signature, _max_tokens(lm, lm_kwargs))
         if _scores_choices(lm):
-            lm_kwargs = with_choice_scoring(lm_kwargs, signature, demos)
+            lm_kwargs = with_choice_scoring(lm_kwargs, signature, demos, self.calibration_inputs)
         return lm_kwargs
 
     def format(self, signature, demos, inputs) -> list[dict[str, Any]]:
@@ -270,26 +278,29 @@ def choice_field(signature) -> tuple[str, list[str]] | None:
     return (name, choices) if choices and all(isinstance(c, str) for c in choices) else None
 
 
-def with_choice_scoring(lm_kwargs: dict[str, Any], signature, demos) -> dict[str, Any]:
+def with_choice_scoring(lm_kwargs: dict[str, Any], signature, demos, unlabelled=()) -> dict[str, Any]:
     """lm_kwargs whose answer schema asks the engine to score the choices, calibrated.
 
     The engine divides each choice's probability by its average over the calibration inputs
-    (engine/lms/choice_scoring.py): content-free inputs plus the demos' own inputs. Measured on
-    SmolLM2-135M over six demo draws (bench/README.md), content-free alone was best on TREC
-    (k=4 0.55 against 0.46 with the demos' inputs alone) and the demos' inputs alone best on first
-    names (k=4 0.75 against 0.65, no draw collapsing); both together came close to the better one
-    on each (0.53 and 0.71).
+    (engine/lms/choice_scoring.py): content-free inputs, the demos' own inputs and `unlabelled`
+    ones (those with every input field of the signature). Measured on SmolLM2-135M over six demo
+    draws (bench/README.md): content-free alone was best on TREC (k=4 0.55) and poor on first names
+    (0.65, 3 of 6 draws collapsing onto one answer); all three together were best or close to it
+    on both (names 0.73 / 0.76 / 0.75 at k = 0 / 4 / 8, TREC 0.43 / 0.54 at k = 0 / 4), without
+    the unlabelled inputs names dropped to 0.63 / 0.71 / 0.68.
     """
     found = choice_field(signature)
     if found is None:
         return lm_kwargs
     name, choices = found
-    demo_inputs = [{n: _demo_get(d, n) for n in signature.input_fields} for d in demos if render_demo(signature, d)]
-    calibration = [{n: token for n in signature.input_fields} for token in CONTENT_FREE_INPUTS] + demo_inputs
+    fields = list(signature.input_fields)
+    content_free = [{n: token for n in fields} for token in CONTENT_FREE_INPUTS]
+    demo_inputs = [{n: _demo_get(d, n) for n in fields} for d in demos if render_demo(signature, d)]
+    others = [{n: inputs[n] for n in fields} for inputs in unlabelled if all(n in inputs for n in fields)]
     fmt = lm_kwargs["response_format"]
     schema = {**fmt["json_schema"]["schema"], CHOICE_SCORING: {
         "field": name, "choices": choices,
-        "calibration": [user_message(signature, inputs) for inputs in calibration],
+        "calibration": [user_message(signature, inputs) for inputs in content_free + demo_inputs + others],
     }}
     return {**lm_kwargs, "response_format": {**fmt, "json_schema": {**fmt["json_schema"], "schema": schema}}}
 

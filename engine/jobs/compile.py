@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from engine import datasets, metrics, optimizers
-from engine.adapters import format_revision
+from engine.adapters import calibrate_on_training_rows, format_revision
 from engine.errors import WorkbenchError
 from engine.evaluation import Evaluation, evaluate
 from engine.jobs.control import Budget, CancelToken, RunStopped
@@ -83,6 +83,7 @@ class CompileJob:
                                  if p.kind == "profile" and params.get(p.name)]
                                 + ([profile] if profile.kind != "hosted" else []))
         connected = connect(profile)
+        calibrate_on_training_rows(connected.adapter, project, settings.limit)
         if capped and profile.kind == "hosted":
             _check_prices_known([profile], served_model=connected.revision.revision)
         fields = project.field_names

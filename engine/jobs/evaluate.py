@@ -28,6 +28,7 @@ class EvaluateJob:
         self.cancel = cancel or CancelToken()
 
     def prepare(self):
+        from engine.adapters import calibrate_on_training_rows
         from engine.lms.connect import connect
         from engine.programs import ProgramSpec, build_program
 
@@ -55,6 +56,7 @@ class EvaluateJob:
         if not examples:
             raise WorkbenchError(f"the {settings.split} split is empty; assign examples to it first")
         connected = connect(profile)
+        calibrate_on_training_rows(connected.adapter, project, settings.limit)
         if settings.run_id is not None and record.model_revision != connected.revision.revision:
             warnings.append(
                 f"run {settings.run_id} was compiled for {record.model_name} ({record.model_revision[:19]}…); "

@@ -120,6 +120,16 @@ def test_an_engine_that_scores_choices_is_asked_to_calibrate_on_content_free_and
     assert {k: v for k, v in schema.items() if k != CHOICE_SCORING} == output_schema(SIGNATURE)
 
 
+def test_unlabelled_inputs_given_to_the_adapter_are_calibrated_on_when_they_fit_the_signature():
+    adapter = CompactAdapter(calibration_inputs=[{"ticket_text": "u", "policy_context": "v", "urgency": "low"},
+                                                 {"ticket_text": "only one field"}])
+    kwargs = adapter._lm_kwargs(_scoring_lm(), {}, SIGNATURE, [demo("a", "low")])
+    calibration = kwargs["response_format"]["json_schema"]["schema"][CHOICE_SCORING]["calibration"]
+    assert calibration[3:] == [user_message(SIGNATURE, {"ticket_text": "a", "policy_context": "p"}),
+                               user_message(SIGNATURE, {"ticket_text": "u", "policy_context": "v"})]
+    assert "low" not in calibration[-1]  # the label never reaches the engine
+
+
 def test_without_demos_the_calibration_inputs_are_only_content_free():
     kwargs = CompactAdapter()._lm_kwargs(_scoring_lm(), {}, SIGNATURE, [])
     calibration = kwargs["response_format"]["json_schema"]["schema"][CHOICE_SCORING]["calibration"]

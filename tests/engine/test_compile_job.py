@@ -155,3 +155,19 @@ def test_dspy_warnings_reach_the_run_log_but_its_proposers_extra_inputs_do_not()
         predict_log.removeHandler(handler)
     assert lines == [LogLine("Not all input fields were provided to module. Present: []. Missing: ['text'].",
                              "warning")]
+
+
+def test_compact_runs_calibrate_choice_scoring_on_training_inputs_only(sample_project, scripted_connect):
+    from engine.jobs.evaluate import EvaluateJob, EvaluateSettings
+
+    scripted_connect()
+    train = sample_project.frame[sample_project.frame["split"] == "train"]
+    inputs = sample_project.program.input_names
+    known = {tuple(row) for row in train[inputs].itertuples(index=False)}
+    compile_job = CompileJob(sample_project, CompileSettings(optimizer="labeled-fewshot", limit=10))
+    _, _, connected, _ = EvaluateJob(sample_project, EvaluateSettings(split="test", profile="embedded")).prepare()
+    for adapter, count in ((compile_job.prepare().connected.adapter, 10), (connected.adapter, 40)):
+        rows = adapter.calibration_inputs
+        assert len(rows) == min(count, len(train))
+        assert all(set(row) == set(inputs) for row in rows)  # inputs only: no label
+        assert {tuple(row[n] for n in inputs) for row in rows} <= known
