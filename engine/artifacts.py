@@ -58,6 +58,7 @@ class Manifest(BaseModel):
     model: ModelRecord
     adapter_format: str
     adapter_revision: str = ""  # sha256 of the shipped compact_adapter.py (compact format only)
+    answers: str = "generated"  # or "scored choices" (engine.adapters.answer_mode): plain DSPy generates
     metric: dict           # spec and description
     splits: dict           # split -> {n, sha256}
     optimizer: dict        # name, dspy_name, params, seed
@@ -166,6 +167,7 @@ def _manifest(project, record, spec, report: dict, folder: Path) -> Manifest:
                           revision=record.model_revision, details=record.model_details),
         adapter_format=record.adapter_format,
         adapter_revision=files.get(ADAPTER, ""),  # the shipped file's sha256 = format_revision at export
+        answers=report["answers"],
         metric={"spec": record.metric, "description": metrics.describe(metric_spec)},
         splits={split: {"sha256": digest, "n": split_sizes.get(split)}
                 for split, digest in record.split_hashes.items()},

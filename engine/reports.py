@@ -6,8 +6,9 @@ One function serves the CLI's `--json`, `runs show`, the GUI's Review pane and t
 from __future__ import annotations
 
 from engine import stats
-from engine.adapters import format_outdated
+from engine.adapters import answer_mode, format_outdated
 from engine.gates import SliceGate, check_gates
+from engine.programs import ProgramSpec
 
 
 def run_report(project, record) -> dict:
@@ -24,6 +25,7 @@ def run_report(project, record) -> dict:
         "model": {"profile": record.profile, "provider": record.provider, "name": record.model_name,
                   "revision": record.model_revision},
         "adapter_format": record.adapter_format,
+        "answers": answer_mode(record.provider, record.adapter_format, ProgramSpec.model_validate(record.program_spec)),
         "program_fingerprint": record.program_fingerprint,
         "scores": _numbers(record.scores),
         "evaluations": evaluations,

@@ -46,10 +46,26 @@ def make_adapter(format_name: str):
 CALIBRATION_ROWS = 40  # training rows a choice-scoring engine calibrates on (bench/README.md)
 
 
-def calibrate_on_training_rows(adapter, project, limit: int | None = None) -> None:
-    """Give a compact adapter the inputs of up to CALIBRATION_ROWS training rows (fewer under a run's
-    `limit`; never their labels), which the embedded engine's choice scoring calibrates on. Other
+def calibrate_on_training_rows(adapter, project) -> None:
+    """Give a compact adapter the inputs of up to CALIBRATION_ROWS training rows (never their
+    labels), which the embedded engine's choice scoring calibrates on. Always the same rows for a
+    given train split, whatever a run's --limit: a run re-evaluated later answers as it did. Other
     adapters have no use for them."""
     if hasattr(adapter, "calibration_inputs"):
-        rows = project.examples("train", min(CALIBRATION_ROWS, limit or CALIBRATION_ROWS))
-        adapter.calibration_inputs = [dict(e.inputs()) for e in rows]
+        adapter.calibration_inputs = [dict(e.inputs()) for e in project.examples("train", CALIBRATION_ROWS)]
+
+
+SCORED_CHOICES = "scored choices"
+GENERATED = "generated"
+
+
+def answer_mode(provider: str, format_name: str, spec) -> str:
+    """How a run's answers were picked: "scored choices" when the embedded engine scored a stage
+    whose only output is a Literal (engine/lms/choice_scoring.py), else "generated". Plain DSPy
+    running an exported program generates its answers from the same prompt, so they can differ."""
+    from engine.lms.profiles import EMBEDDED
+
+    scored = provider == EMBEDDED and format_name == "compact" and any(
+        stage.module != "cot" and len(stage.outputs) == 1 and stage.outputs[0].type == "literal"
+        for stage in spec.stages)
+    return SCORED_CHOICES if scored else GENERATED

@@ -69,6 +69,9 @@ class CompactAdapter(dspy.Adapter):
     def __init__(self, *args, calibration_inputs=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.calibration_inputs = [dict(inputs) for inputs in calibration_inputs]
+        # One scoring request per program state, shared by its calls: DSPy's history keeps every
+        # call's kwargs, and 40-odd rendered calibration messages per call would add up.
+        self._scoring_requests: dict[tuple, dict] = {}
 
     def __call__(self, lm, lm_kwargs, signature, demos, inputs):
         return super().__call__(lm, self._lm_kwargs(lm, lm_kwargs, signature, demos), signature, demos, inputs)
@@ -79,7 +82,15 @@ class CompactAdapter(dspy.Adapter):
     def _lm_kwargs(self, lm, lm_kwargs, signature, demos):
         lm_kwargs = with_response_format(lm_kwargs, signature, _max_tokens(lm, lm_kwargs))
         if _scores_choices(lm):
-            lm_kwargs = with_choice_scoring(lm_kwargs, signature, demos, self.calibration_inputs)
+            key = (signature, json.dumps([[_demo_get(d, n) for n in signature.fields] for d in demos], default=str),
+                   json.dumps(self.calibration_inputs, sort_keys=True, default=str), json.dumps(lm_kwargs["response_format"]))
+            if key not in self._scoring_requests:
+                if len(self._scoring_requests) >= 256:
+                    self._scoring_requests.clear()
+                self._scoring_requests[key] = with_choice_scoring(
+                    {"response_format": lm_kwargs["response_format"]}, signature, demos, self.calibration_inputs,
+                )["response_format"]
+            lm_kwargs = {**lm_kwargs, "response_format": self._scoring_requests[key]}
         return lm_kwargs
 
     def format(self, signature, demos, inputs) -> list[dict[str, Any]]:

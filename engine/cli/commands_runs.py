@@ -302,6 +302,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_artifact_show(args) -> int:
+    from engine.adapters import SCORED_CHOICES
     from engine.artifacts import verify_bundle
     from engine.cli.main import print_json
 
@@ -314,6 +315,9 @@ def cmd_artifact_show(args) -> int:
         print(f"  model: {manifest.model.provider} {manifest.model.name} {manifest.model.revision}")
         print(f"  optimizer: {manifest.optimizer['name']} {manifest.optimizer['params']}")
         print(f"  scores: {manifest.scores}")
+        print(f"  answers: {manifest.answers}" + (
+            " by the Workbench's embedded engine; plain DSPy running program.py generates them from the "
+            "same prompt, so its answers can differ" if manifest.answers == SCORED_CHOICES else ""))
         print(f"  review: {manifest.review.status} {manifest.review.note}")
         print("  integrity: " + ("all files match the manifest" if not problems else "; ".join(problems)))
     if problems:
@@ -329,7 +333,8 @@ def print_run(report: dict) -> None:
     print(f"run {report['run_id']}: {report['status']}" + (f" ({report['error']})" if report["error"] else ""))
     print(f"  optimizer: {report['optimizer']['name']} {report['optimizer']['params']} seed {report['optimizer']['seed']}")
     model = report["model"]
-    print(f"  model: {model['profile']} = {model['name']} {model['revision']}  [{report['adapter_format']} format]")
+    print(f"  model: {model['profile']} = {model['name']} {model['revision']}  "
+          f"[{report['adapter_format']} format, {report['answers']} answers]")
     for split in ("validation", "test"):
         figures = report["evaluations"].get(split)
         if not figures:

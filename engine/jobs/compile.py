@@ -83,7 +83,7 @@ class CompileJob:
                                  if p.kind == "profile" and params.get(p.name)]
                                 + ([profile] if profile.kind != "hosted" else []))
         connected = connect(profile)
-        calibrate_on_training_rows(connected.adapter, project, settings.limit)
+        calibrate_on_training_rows(connected.adapter, project)
         if capped and profile.kind == "hosted":
             _check_prices_known([profile], served_model=connected.revision.revision)
         fields = project.field_names

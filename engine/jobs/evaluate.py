@@ -56,7 +56,7 @@ class EvaluateJob:
         if not examples:
             raise WorkbenchError(f"the {settings.split} split is empty; assign examples to it first")
         connected = connect(profile)
-        calibrate_on_training_rows(connected.adapter, project, settings.limit)
+        calibrate_on_training_rows(connected.adapter, project)
         if settings.run_id is not None and record.model_revision != connected.revision.revision:
             warnings.append(
                 f"run {settings.run_id} was compiled for {record.model_name} ({record.model_revision[:19]}…); "

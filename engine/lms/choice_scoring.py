@@ -65,9 +65,14 @@ class ChoiceScorer:
         prior = self._priors.get(key)
         if prior is None:
             prior = np.ones(len(choices)) / len(choices)
-            if calibration:
-                prior = np.mean([self._probabilities([*system, {"role": "user", "content": user}], prefix, choices)[0]
-                                 for user in calibration], axis=0)
+            measured = []
+            for user in calibration:
+                try:
+                    measured.append(self._probabilities([*system, {"role": "user", "content": user}], prefix, choices)[0])
+                except ValueError:  # a calibration row longer than the context: the others suffice
+                    continue
+            if measured:
+                prior = np.mean(measured, axis=0)
             if len(self._priors) >= PRIOR_CACHE_SIZE:
                 self._priors.clear()
             self._priors[key] = prior
@@ -81,15 +86,15 @@ class ChoiceScorer:
         prompt = formatted.prompt + prefix
         add_bos = not formatted.added_special
         base = self._tokens(prompt, add_bos)
-        scores, lengths = [], []
-        for choice in choices:
-            full = self._tokens(prompt + _json_inner(choice) + '"', add_bos)
-            if len(full) > self.llama.n_ctx():
-                raise ValueError(f"Requested tokens ({len(full)}) exceed context window of {self.llama.n_ctx()}")
-            start = max(1, _common_length(base, full))  # where this choice's tokens begin
-            scores.append(self._continuation_logprob(full, start))
-            lengths.append(len(full) - start)
-        scores = np.array(scores)
+        sequences = [self._tokens(prompt + _json_inner(choice) + '"', add_bos) for choice in choices]
+        longest = max(len(full) for full in sequences)
+        if longest > self.llama.n_ctx():
+            raise ValueError(f"Requested tokens ({longest}) exceed context window of {self.llama.n_ctx()}")
+        # Every choice is scored from the same position: where the first of them departs from the
+        # prompt (a choice's first characters can merge with the prefix's last token).
+        start = max(1, min(_common_length(base, full) for full in sequences))
+        scores = np.array([self._continuation_logprob(full, start) for full in sequences])
+        lengths = [len(full) - start for full in sequences]
         weights = np.exp(scores - scores.max())
         return weights / weights.sum(), len(base), lengths
 

@@ -148,12 +148,13 @@ class LlamaEngine:
         if config.stop:
             kwargs["stop"] = list(config.stop)
         fmt = config.response_format
-        scoring = fmt.get("schema", {}).get(CHOICE_SCORING) if fmt and fmt.get("type") == "json_schema" else None
-        if scoring:
-            return self._scored_answer(messages, scoring)
         if fmt and fmt.get("type") == "json_schema":
+            schema = dict(fmt["schema"])
+            scoring = schema.pop(CHOICE_SCORING, None)
+            if scoring and self._has_chat_template():
+                return self._scored_answer(messages, scoring)
             # llama.cpp's spelling: json_object plus the schema, compiled to a grammar.
-            kwargs["response_format"] = {"type": "json_object", "schema": fmt["schema"]}
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
         elif fmt:
             kwargs["response_format"] = {"type": "json_object"}
         with self._lock:
@@ -178,6 +179,11 @@ class LlamaEngine:
                 total_tokens=usage.get("total_tokens"),
             ),
         )
+
+    def _has_chat_template(self) -> bool:
+        """Scoring renders the GGUF's own chat template; a file without one is answered by generating."""
+        with self._lock:
+            return "tokenizer.chat_template" in self._model().metadata
 
     def _scored_answer(self, messages, scoring: dict):
         from dspy.lm15 import Message, Response, TextPart, Usage

@@ -132,3 +132,14 @@ def test_a_run_compiled_with_another_compact_adapter_says_so_in_its_report(compi
     report = run_report(project, project.store.get_run(record.run_id))
     assert report["adapter_outdated"] is True
     assert any("another version of the compact prompt format" in w for w in report["warnings"])
+
+
+def test_answer_mode_says_when_the_embedded_engine_scored_the_choices(sample_project):
+    from engine.adapters import answer_mode
+
+    spec = sample_project.program  # its one stage answers a Literal
+    assert answer_mode("embedded", "compact", spec) == "scored choices"
+    assert answer_mode("embedded", "json", spec) == "generated"
+    assert answer_mode("ollama", "compact", spec) == "generated"
+    cot = spec.model_copy(update={"stages": [s.model_copy(update={"module": "cot"}) for s in spec.stages]})
+    assert answer_mode("embedded", "compact", cot) == "generated"

@@ -196,3 +196,41 @@ def test_the_call_bounds_text_by_the_lm_max_tokens():
         dspy.Predict(sig)(q="x")
     sent = lm.history[-1]["kwargs"]["response_format"]["json_schema"]["schema"]
     assert sent["properties"]["summary"]["maxLength"] == (1000 - 8) * 2
+
+
+class _RecordingEngine:
+    """A DSPy 3.4 engine answering "low", keeping each request: what a real LM hands its engine."""
+
+    def __init__(self, scores_choices):
+        if scores_choices:
+            self.scores_choices = True
+        self.requests = []
+
+    def complete(self, request):
+        from dspy.lm15 import Message, Response, TextPart, Usage
+
+        self.requests.append(request)
+        return Response(id=None, model="m", message=Message.assistant([TextPart('{"urgency": "low"}')]),
+                        finish_reason="stop", usage=Usage(input_tokens=1, output_tokens=1, total_tokens=2))
+
+    def stream(self, request):
+        from dspy.lm15 import response_to_events
+
+        return response_to_events(self.complete(request))
+
+
+@pytest.mark.parametrize("scores", [True, False])
+def test_a_real_dspy_lm_carries_the_scoring_request_to_its_engine_only_if_the_engine_scores(scores):
+    engine = _RecordingEngine(scores)
+    lm = dspy.LM("openai/m", engine=engine, cache=False)
+    adapter = CompactAdapter(calibration_inputs=[{"ticket_text": "u", "policy_context": "v"}])
+    with dspy.context(lm=lm, adapter=adapter):
+        for text in ("a", "b"):
+            assert dspy.Predict(SIGNATURE)(ticket_text=text, policy_context="p").urgency == "low"
+    schemas = [r.config.response_format["schema"] for r in engine.requests]
+    assert (CHOICE_SCORING in schemas[0]) is scores
+    if scores:
+        assert schemas[0][CHOICE_SCORING]["calibration"][-1] == user_message(
+            SIGNATURE, {"ticket_text": "u", "policy_context": "v"})
+        sent = [h["kwargs"]["response_format"] for h in lm.history[-2:]]
+        assert sent[0] is sent[1]  # one scoring request per program state, not one per call

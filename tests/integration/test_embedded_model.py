@@ -41,6 +41,7 @@ def test_compile_export_and_serve_with_plain_dspy(project_dir, tmp_path, capsys)
     bundle = tmp_path / "artifact"
     export = cli_json(capsys, "export", project_dir, "--run", report["run_id"], "--out", bundle)
     assert export["manifest"]["model"]["revision"] == GGUF_SHA256
+    assert export["manifest"]["answers"] == "scored choices"  # the sample's one stage answers a Literal
     script = (
         "import sys, json; sys.path.insert(0, sys.argv[1]); import program;"
         "p = program.load_program(); a = program.make_adapter();"
