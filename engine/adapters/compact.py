@@ -56,7 +56,7 @@ REASONING_MAX_CHARS = 400  # ChainOfThought's own field, kept short whatever the
 # A key of the answer's schema asking the engine to score the choices instead of generating, sent
 # only to an engine that says `scores_choices` (the Workbench's embedded llama.cpp engine).
 CHOICE_SCORING = "x-dspy-workbench-choice-scoring"
-CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")  # calibration inputs, with the demos' inputs
+CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")  # calibration inputs, with the demos' and training rows' inputs
 
 
 class CompactAdapter(dspy.Adapter):

@@ -3,13 +3,15 @@
 A 135M model decoding a constrained answer greedily tends to give one answer to almost every
 input: the choice the prompt favours whatever the input (the first listed, or the last demo's).
 Here each choice's likelihood as the answer is measured, then divided by the model's average
-preference for it under the same prompt with other inputs: the demos' own inputs, or, without
-demos, content-free inputs ("N/A", "", "[MASK]"; Zhao et al. 2021, "Calibrate before use").
-On SmolLM2-135M (bench/README.md) this took TREC zero-shot from 0.23 to 0.48 and kept first names
-with demos from collapsing onto one answer.
+preference for it under the same prompt with other inputs, which the compact adapter lists:
+content-free inputs ("N/A", "", "[MASK]"; Zhao et al. 2021, "Calibrate before use"), the demos'
+own inputs and up to 40 training rows' inputs (`compact.with_choice_scoring`). On SmolLM2-135M
+(bench/README.md) this took TREC zero-shot from 0.31 to 0.44 and first names with 4 demos from
+0.745 to 0.85, and no demo draw measured since gives one answer to over 70% of the inputs.
 
 The compact adapter asks for it in the answer's JSON schema (`compact.CHOICE_SCORING`) only when
 the LM's engine declares `scores_choices`; the prompt itself is the one the adapter renders.
+Sampling settings (temperature, seed) do not apply: the pick is the calibrated most likely choice.
 """
 
 from __future__ import annotations
