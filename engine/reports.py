@@ -25,7 +25,9 @@ def run_report(project, record) -> dict:
         "model": {"profile": record.profile, "provider": record.provider, "name": record.model_name,
                   "revision": record.model_revision},
         "adapter_format": record.adapter_format,
-        "answers": answer_mode(record.provider, record.adapter_format, ProgramSpec.model_validate(record.program_spec)),
+        # a run from another version of the compact format may predate scoring: it cannot tell
+        "answers": "not known (another version of the format)" if adapter_outdated
+        else answer_mode(record.provider, record.adapter_format, ProgramSpec.model_validate(record.program_spec)),
         "program_fingerprint": record.program_fingerprint,
         "scores": _numbers(record.scores),
         "evaluations": evaluations,
