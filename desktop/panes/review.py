@@ -375,7 +375,7 @@ class ReviewPane(Pane):
             f"<b>{status}</b>{_html(error)} · {record.optimizer} ({_html(params) or 'defaults'}), seed {record.seed}"
             f" · model {_html(model['profile'])} = {_html(model['name'])} "
             f"<span title='{_html(model['revision'])}'>{short_revision(model['revision'], 16)}</span>"
-            f" · {report['adapter_format']} format, {report['answers']} answers · {report['lm_calls']:,} LM calls "
+            f" · {report['adapter_format']} format, answers: {report['answers']} · {report['lm_calls']:,} LM calls "
             f"({report['cached_calls']:,} cached) · {report['elapsed_s']:.1f} s"
         )
         current_fp = self.session.project.program.fingerprint()

@@ -334,7 +334,7 @@ def print_run(report: dict) -> None:
     print(f"  optimizer: {report['optimizer']['name']} {report['optimizer']['params']} seed {report['optimizer']['seed']}")
     model = report["model"]
     print(f"  model: {model['profile']} = {model['name']} {model['revision']}  "
-          f"[{report['adapter_format']} format, {report['answers']} answers]")
+          f"[{report['adapter_format']} format, answers: {report['answers']}]")
     for split in ("validation", "test"):
         figures = report["evaluations"].get(split)
         if not figures:
