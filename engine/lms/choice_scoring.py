@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 
@@ -122,12 +123,7 @@ class ChoiceScorer:
 
 
 def _common_length(a, b) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+    return len(os.path.commonprefix([list(a), list(b)]))
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:

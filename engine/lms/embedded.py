@@ -162,10 +162,7 @@ class LlamaEngine:
             try:
                 out = llama.create_chat_completion(messages=messages, **kwargs)
             except ValueError as exc:  # e.g. the prompt is longer than the context window
-                raise ModelError(
-                    f"the embedded model rejected the prompt: {exc}; use fewer or shorter demos, "
-                    "or raise context_tokens in the embedded profile"
-                ) from None
+                raise _rejected_prompt(exc) from None
         choice = out["choices"][0]
         usage = out.get("usage") or {}
         return Response(
@@ -199,10 +196,7 @@ class LlamaEngine:
                 choice, prompt_tokens, answer_tokens = self._scorer.pick(
                     messages, field, choices, list(scoring.get("calibration") or []))
             except ValueError as exc:  # the prompt is longer than the context window
-                raise ModelError(
-                    f"the embedded model rejected the prompt: {exc}; use fewer or shorter demos, "
-                    "or raise context_tokens in the embedded profile"
-                ) from None
+                raise _rejected_prompt(exc) from None
         return Response(
             id=None, model=self.path.name,
             message=Message.assistant([TextPart(answer_text(field, choice))]),
@@ -222,6 +216,13 @@ class LlamaEngine:
                 self._llama.close()
                 self._llama = None
                 self._scorer = None
+
+
+def _rejected_prompt(exc: ValueError) -> ModelError:
+    return ModelError(
+        f"the embedded model rejected the prompt: {exc}; use fewer or shorter demos, "
+        "or raise context_tokens in the embedded profile"
+    )
 
 
 def _chat_messages(request) -> list[dict]:
