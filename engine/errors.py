@@ -50,3 +50,14 @@ class RunNotFound(WorkbenchError):
 
 class ArtifactError(WorkbenchError):
     """An artifact bundle that is incomplete, tampered with, or for another program."""
+
+
+class UntrustedCodeError(WorkbenchError):
+    """A Python file the project names (a metric, a program module) that the user has not trusted
+    in this version. Carries what the GUI needs to offer "Trust this file?"."""
+
+    def __init__(self, message: str, *, path=None, sha256: str = "", what: str = ""):
+        super().__init__(message)
+        self.path = path
+        self.sha256 = sha256
+        self.what = what
