@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from engine.atomic import atomic_write_text
+from engine.atomic import GITIGNORE_PATTERN, atomic_write_text, remove_stale_temp_files
 from engine.errors import ProjectError, WorkbenchError
 from engine.lms.profiles import EMBEDDED, ModelProfile, profiles_from_toml
 from engine.programs import ProgramSpec, parse_program
@@ -26,6 +26,9 @@ DATA_FILE = "data/examples.csv"
 RUNS_FILE = "runs.sqlite"
 SCHEMA_VERSION = 1
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "resources" / "samples"
+# Folders where the project's own atomic writes put their temp files.
+_WRITTEN_FOLDERS = (".", "data")
+GITIGNORE_LINES = (".cache/", "runs.sqlite-wal", "runs.sqlite-shm", GITIGNORE_PATTERN)
 
 
 class CompileDefaults(BaseModel):
@@ -74,10 +77,16 @@ class Project:
                 f"{root} is not a DSPy Workbench project (no {PROJECT_FILE}); create one with "
                 f"`dspy-workbench init {path}`"
             )
+        # A write killed half way (kill -9, power loss) leaves its temp file; the rename never
+        # happened, so the leftover is only clutter.
+        remove_stale_temp_files(root / folder for folder in _WRITTEN_FOLDERS)
         try:
             data = tomllib.loads(file.read_text("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ProjectError(f"{file} is not valid TOML ({exc}); fix the file or restore it from git") from None
+        except RecursionError:
+            raise ProjectError(f"{file} nests arrays or tables too deeply to read; fix the file or "
+                               "restore it from git") from None
         try:
             config = ProjectConfig.model_validate(data)
         except ValidationError as exc:
@@ -98,9 +107,7 @@ class Project:
         if root.exists() and any(root.iterdir()):
             raise ProjectError(f"{root} is not empty; choose a new or empty folder for the project")
         if sample is not None:
-            source = SAMPLES_DIR / sample
-            if not (source / PROJECT_FILE).is_file():
-                raise ProjectError(f"there is no sample named {sample!r}; the samples are: {', '.join(list_samples())}")
+            source = sample_folder(sample)
             shutil.copytree(source, root, dirs_exist_ok=True)
             project = cls.open(root)
         else:
@@ -112,9 +119,7 @@ class Project:
 
             datasets.save_frame(datasets.empty_frame(project.field_names), project.data_path)
         (root / "artifacts").mkdir(exist_ok=True)
-        gitignore = root / ".gitignore"
-        if not gitignore.exists():
-            atomic_write_text(gitignore, ".cache/\nruns.sqlite-wal\nruns.sqlite-shm\n")
+        project._update_gitignore(GITIGNORE_LINES, create=True)
         return project
 
     # -- what it holds ------------------------------------------------------------------------------
@@ -225,6 +230,25 @@ class Project:
 
         data = self.config.model_dump(mode="json", exclude_none=True)
         atomic_write_text(self.root / PROJECT_FILE, tomli_w.dumps(data))
+        # Projects from before temp files were ignored get the pattern on their next save.
+        self._update_gitignore((GITIGNORE_PATTERN,), create=False)
+
+    def _update_gitignore(self, lines: tuple[str, ...], *, create: bool) -> None:
+        """Append those of `lines` the project's .gitignore lacks; the user's own lines stay."""
+        gitignore = self.root / ".gitignore"
+        try:
+            text = gitignore.read_text("utf-8")
+        except FileNotFoundError:
+            if not create:
+                return  # a folder without a .gitignore is the user's choice
+            text = ""
+        except (OSError, UnicodeDecodeError):
+            return  # not ours to repair
+        present = {line.strip() for line in text.splitlines()}
+        missing = [line for line in lines if line not in present]
+        if missing:
+            separator = "\n" if text and not text.endswith("\n") else ""
+            atomic_write_text(gitignore, text + separator + "".join(line + "\n" for line in missing))
 
     def examples(self, split: str, limit: int | None = None) -> list:
         """The split as `dspy.Example`s, output values typed like the program's fields."""
@@ -278,6 +302,14 @@ def _coercer(field_type: str):
         return [part.strip() for part in text.split(";") if part.strip()]
 
     return {"int": int, "float": float, "bool": to_bool, "list[str]": to_list}[field_type]
+
+
+def sample_folder(name: str) -> Path:
+    """The bundled sample called `name`: a name from `list_samples()`, never a path."""
+    samples = list_samples()
+    if name not in samples:
+        raise ProjectError(f"there is no sample named {name!r}; the samples are: {', '.join(samples)}")
+    return SAMPLES_DIR / name
 
 
 def list_samples() -> list[str]:

@@ -143,8 +143,9 @@ def cmd_app(args) -> int:
 def sample_project(name: str):
     """The user's own copy of a sample, created on first use in the app's data folder."""
     from engine.paths import data_dir
-    from engine.project import PROJECT_FILE, Project
+    from engine.project import PROJECT_FILE, Project, sample_folder
 
+    sample_folder(name)  # a sample's name, never a path out of the data folder
     folder = data_dir() / "projects" / name
     if (folder / PROJECT_FILE).is_file():
         return Project.open(folder)
