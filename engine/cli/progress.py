@@ -12,6 +12,8 @@ from engine.jobs.events import (Event, LMCallFinished, LogLine, Progress, RunFin
                                 TrialFinished)
 from engine.lms.pricing import cost_text
 
+MAX_LOG_LINES = 5  # warnings and errors printed in full on stderr; the rest only in the log file
+
 
 class StderrProgress:
     """An event sink that writes readable progress to stderr (one updating line on a terminal)."""
@@ -28,10 +30,15 @@ class StderrProgress:
         self._last_fraction = -1.0
         self._lock = threading.Lock()
         self._open_line = False
+        self._log_lines = 0
 
     def __call__(self, event: Event) -> None:
         if self.quiet:
             return
+        if isinstance(event, LogLine) and event.level in ("warning", "error"):
+            event = self._brief(event)
+            if event is None:
+                return
         with self._lock:
             if isinstance(event, LMCallFinished):
                 self.calls = event.total_calls
@@ -48,6 +55,22 @@ class StderrProgress:
                 self._line(f"{event.level}: {event.message}")
             elif isinstance(event, RunFinished):
                 self._line(f"run {event.run_id} {event.status}" + (f": {event.message}" if event.message else ""))
+
+    def _brief(self, event: LogLine) -> LogLine | None:
+        """DSPy logs one long, multi-line message per failing example: the terminal gets the first
+        line of the first few, the log file has them all."""
+        with self._lock:
+            self._log_lines += 1
+            count = self._log_lines
+        if count > MAX_LOG_LINES + 1:
+            return None
+        if count == MAX_LOG_LINES + 1:
+            from engine.cli.main import log_file
+
+            return LogLine(f"more warnings and errors are only in the log file, {log_file()}", "warning")
+        lines = event.message.strip().splitlines()
+        first = lines[0] if lines else ""
+        return LogLine(first if len(first) <= 200 else first[:199] + "…", event.level)
 
     def _status(self) -> str:
         return (f"{self.calls} LM calls, {self.tokens:,} tokens, cost {cost_text(self.cost_usd)}, "
@@ -76,8 +99,12 @@ class StderrProgress:
         self.stream.flush()
 
 
-def run_cancellable(work, cancel: CancelToken, stream=None):
-    """Run `work()` in a worker thread; the first Ctrl-C cancels it, a second one exits at once."""
+def run_cancellable(work, cancel: CancelToken, stream=None,
+                    cancelling: str = "cancelling at the next LM call"):
+    """Run `work()` in a worker thread; the first Ctrl-C (or SIGTERM) cancels it, a second one
+    exits at once. `cancelling` says where the work stops."""
+    from engine.cli.main import interrupted_exit_code
+
     stream = stream or sys.stderr
     outcome: dict = {}
     done = threading.Event()
@@ -99,12 +126,18 @@ def run_cancellable(work, cancel: CancelToken, stream=None):
             done.wait(0.2)
         except KeyboardInterrupt:
             if cancel.cancelled:
-                stream.write("\nstopping now; work after the last finished step is lost\n")
-                stream.flush()
-                os._exit(130)
+                _say(stream, "\nstopping now; work after the last finished step is lost\n")
+                os._exit(interrupted_exit_code())
             cancel.cancel()
-            stream.write("\ncancelling at the next LM call (Ctrl-C again to quit at once)...\n")
-            stream.flush()
+            _say(stream, f"\n{cancelling} (Ctrl-C again to quit at once)...\n")
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")
+
+
+def _say(stream, text: str) -> None:
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):  # a closed stderr must not stop the cancel
+        pass
