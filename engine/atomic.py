@@ -63,11 +63,14 @@ def atomic_write_with(path: str | os.PathLike, write: Callable, *,
                 os.replace(tmp_name, target)
         if fcntl is None:  # Windows cannot rename an open file
             os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp_name)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.errno and not exc.filename:
+            # A writer such as pyarrow's CSV writer reports ENOSPC without a file: name the target.
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(target)) from exc
         raise
     _fsync_dir(target.parent)
 

@@ -20,6 +20,7 @@ import sqlite3
 import sys
 import threading
 import warnings
+from pathlib import Path
 
 from engine.errors import WorkbenchError
 
@@ -132,14 +133,23 @@ def _environment_problem(exc: OSError | sqlite3.Error) -> str | None:
         if name == "SQLITE_READONLY" or "readonly" in text:
             return "the project's run history is read-only, so nothing could be recorded; make the project folder writable (or copy it somewhere writable) and run the command again"
         return None
-    where = f" ({exc.filename})" if exc.filename else ""
+    place = _place(exc.filename)
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return f"the disk is full{where}; free some space and run the command again (what was saved before is intact)"
+        return (f"the disk is full (writing in {place}); free some space and run the command again "
+                "(what was saved before is intact)")
     if exc.errno == errno.EROFS:
-        return f"the folder is on a read-only file system{where}; copy the project somewhere writable, or remount it read-write"
+        return f"{place} is on a read-only file system; copy the project somewhere writable, or remount it read-write"
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"permission denied{where}; make the project folder writable for your user, or copy it somewhere writable"
+        return f"permission denied in {place}; make the project folder writable for your user, or copy it somewhere writable"
     return None
+
+
+def _place(filename) -> str:
+    """The folder an OSError struck (an atomic write's temp file says nothing to a user)."""
+    if not filename:
+        return "a folder of the project or the app"
+    path = Path(os.fsdecode(filename))
+    return str(path.parent) if path.name.startswith(".") and path.name.endswith(".tmp") else str(path)
 
 
 def _one_line(text: str) -> str:
