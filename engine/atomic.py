@@ -47,8 +47,6 @@ def atomic_write_with(path: str | os.PathLike, write: Callable, *,
     fd, tmp_name = _create_temp(target)
     try:
         with os.fdopen(fd, "wb") as handle:
-            if fcntl is not None:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             # fchmod, not the open's mode argument: the umask must not narrow a kept mode.
             if mode is not None and hasattr(os, "fchmod"):
                 os.fchmod(handle.fileno(), mode)
@@ -78,8 +76,10 @@ def atomic_write_with(path: str | os.PathLike, write: Callable, *,
 def remove_stale_temp_files(folders: Iterable[str | os.PathLike]) -> list[Path]:
     """Delete the temp files that killed writers left in `folders`; return what was removed.
 
-    A temp file whose lock can be taken has no writer any more. Errors (a read-only folder, a file
-    another user owns) are ignored: a leftover is untidy, never harmful, as the rename never happens.
+    A temp file whose lock can be taken has no writer any more. It is unlinked while the lock is
+    held, and a writer checks after taking its lock that its name is still its own (see
+    `_create_temp`), so the two never race. Errors (a read-only folder, a file another user owns)
+    are ignored: a leftover is untidy, never harmful, as its rename never happens.
     """
     removed: list[Path] = []
     for folder in folders:
@@ -88,24 +88,20 @@ def remove_stale_temp_files(folders: Iterable[str | os.PathLike]) -> list[Path]:
         except OSError:
             continue
         for candidate in candidates:
-            if candidate.is_file() and _unlocked(candidate):
-                try:
-                    candidate.unlink()
-                except OSError:
-                    continue
+            if _remove_if_unlocked(candidate):
                 removed.append(candidate)
     return removed
 
 
-def _unlocked(path: Path) -> bool:
-    if fcntl is None:
-        return True
+def _remove_if_unlocked(path: Path) -> bool:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(path)
     except OSError:
         return False
     finally:
@@ -122,14 +118,25 @@ def _mode_for(target: Path) -> int | None:
 
 
 def _create_temp(target: Path) -> tuple[int, str]:
-    # Like mkstemp (O_EXCL, a random name), but mode 0666 so the umask decides a new file's mode.
+    """A new, locked temp file beside `target`: like mkstemp (O_EXCL, a random name), but mode
+    0666 so the umask decides a new file's mode."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     while True:
         name = str(target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp")
         try:
-            return os.open(name, flags, 0o666), name
+            fd = os.open(name, flags, 0o666)
         except FileExistsError:
             continue
+        if fcntl is None:
+            return fd, name
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            # A cleaner may have taken the lock between our open and our flock, and unlinked the name.
+            if os.stat(name).st_ino == os.fstat(fd).st_ino:
+                return fd, name
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def _fsync_dir(folder: Path) -> None:
