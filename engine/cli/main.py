@@ -28,6 +28,7 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process that SIGTERM killed
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `set -o pipefail` sees from `yes | head`
 _terminated = threading.Event()
+_owns_process = threading.Event()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +58,11 @@ def print_json(data) -> None:
     sys.stdout.flush()
 
 
+def mark_terminated() -> None:
+    """SIGTERM arrived: the interruption exits 143, not 130."""
+    _terminated.set()
+
+
 def interrupted_exit_code() -> int:
     """130 after Ctrl-C, 143 when SIGTERM started the interruption."""
     return EXIT_TERMINATED if _terminated.is_set() else EXIT_INTERRUPTED
@@ -70,13 +76,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.debug)
+    _owns_process.clear()
+    if argv is None:
+        _owns_process.set()
     previous = _handle_sigterm_like_ctrl_c()
     try:
         return _run(args)
     finally:
-        if previous is not None:
+        if owns_process():
+            ignore_late_interrupts()
+        elif previous is not None:
             signal.signal(signal.SIGTERM, previous)
         _terminated.clear()
+
+
+def owns_process() -> bool:
+    """Whether this run of `main` is the process's own command (not a call from a test or a script)."""
+    return _owns_process.is_set()
+
+
+def ignore_late_interrupts() -> None:
+    """The command's outcome is decided and the process is about to exit: a Ctrl-C now (during
+    the interpreter's shutdown) must not turn a finished command into one killed by SIGINT."""
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
 
 
 def _run(args) -> int:
@@ -185,7 +209,7 @@ def _handle_sigterm_like_ctrl_c():
         return None
 
     def on_sigterm(signum, frame):
-        _terminated.set()
+        mark_terminated()
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGTERM, on_sigterm)

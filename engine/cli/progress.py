@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
-from engine.jobs.control import CancelToken
+from engine.jobs.control import CancelToken, RunCancelled
 from engine.jobs.events import (Event, LMCallFinished, LogLine, Progress, RunFinished, StageStarted,
                                 TrialFinished)
 from engine.lms.pricing import cost_text
@@ -141,3 +143,72 @@ def _say(stream, text: str) -> None:
         stream.flush()
     except (OSError, ValueError):  # a closed stderr must not stop the cancel
         pass
+
+
+class CommitGate:
+    """The point of no return of a cancellable command that writes once (an import).
+
+    The worker calls `enter()` right before its write becomes visible (atomic_write_with's
+    `before_replace`) and `leave()` once the write has returned; a cancel that came earlier makes
+    `enter()` raise `RunCancelled`, so the project stays exactly as it was. After `enter()`, the
+    command finishes and says so, however many interrupts arrive.
+    """
+
+    def __init__(self, cancel: CancelToken):
+        self.cancel = cancel
+        self._lock = threading.Lock()
+        self._held = False
+        self.committed = False
+
+    def enter(self) -> None:
+        self._lock.acquire()
+        if self.cancel.cancelled:
+            self._lock.release()
+            raise RunCancelled()
+        self._held = True
+
+    def leave(self, *, committed: bool) -> None:
+        if self._held:
+            self.committed = committed
+            self._held = False
+            self._lock.release()
+
+    def passed(self) -> bool:
+        """Whether the write is done or under way (waits for one under way to end)."""
+        with self._lock:
+            return self.committed
+
+
+@contextmanager
+def interrupts_cancel(cancel: CancelToken, *, cancelling: str, gate: CommitGate | None = None, stream=None):
+    """While inside, Ctrl-C and SIGTERM set `cancel` instead of raising KeyboardInterrupt, so no
+    interrupt can land between a command's write and its report of it. A second interrupt exits
+    at once, unless `gate` says the write has already happened: then the command finishes."""
+    from engine.cli.main import ignore_late_interrupts, interrupted_exit_code, mark_terminated, owns_process
+
+    stream = stream or sys.stderr
+
+    def on_interrupt(signum, frame):
+        if signum == signal.SIGTERM:
+            mark_terminated()
+        if not cancel.cancelled:
+            cancel.cancel()
+            _say(stream, f"\n{cancelling} (Ctrl-C again to quit at once)...\n")
+        elif gate is not None and gate.passed():
+            _say(stream, "\nalready saved; finishing\n")
+        else:
+            _say(stream, "\nstopping now; nothing was changed\n")
+            os._exit(interrupted_exit_code())
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, on_interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        if owns_process() and (gate is None or gate.committed):
+            ignore_late_interrupts()  # done: nothing may raise between here and the exit
+        else:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
