@@ -7,6 +7,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -316,3 +317,18 @@ def test_a_cell_too_long_for_the_models_context_is_a_warning_at_import(tmp_path,
     short.write_text("id,ticket_text,policy_context,urgency\na1,short,p,low\n")
     code, out, _ = run_cli(capsys, "import", folder, short, "--json")
     assert json.loads(out)["warnings"] == []
+
+
+# -- item 15: the README documents every exit code ----------------------------------------------
+
+
+def test_the_readme_documents_every_exit_code_the_cli_uses():
+    import importlib
+
+    cli_main = importlib.import_module("engine.cli.main")  # the module: `engine.cli.main` is also the function
+    readme = (REPO / "README.md").read_text("utf-8")
+    section = readme.split("### Exit codes", 1)[1].split("\n#", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, flags=re.M)}
+    used = {0, 1, 2, cli_main.EXIT_INTERRUPTED, cli_main.EXIT_TERMINATED, cli_main.EXIT_BROKEN_PIPE}
+    assert documented == used
+    assert "SIGTERM" in section and "Ctrl-C" in section
