@@ -106,20 +106,27 @@ class Project:
             raise ProjectError(f"{root} already holds a project; open it instead, or choose another folder")
         if root.exists() and any(root.iterdir()):
             raise ProjectError(f"{root} is not empty; choose a new or empty folder for the project")
-        if sample is not None:
-            source = sample_folder(sample)
-            shutil.copytree(source, root, dirs_exist_ok=True)
-            project = cls.open(root)
-        else:
-            root.mkdir(parents=True, exist_ok=True)
-            config = ProjectConfig(name=name or root.name, program=_starter_program())
-            project = cls(root, config)
-            project.save()
-            from engine import datasets
+        source = sample_folder(sample) if sample is not None else None
+        existed = root.exists()
+        try:
+            if source is not None:
+                _copy_files(source, root)
+                project = cls.open(root)
+            else:
+                root.mkdir(parents=True, exist_ok=True)
+                config = ProjectConfig(name=name or root.name, program=_starter_program())
+                project = cls(root, config)
+                project.save()
+                from engine import datasets
 
-            datasets.save_frame(datasets.empty_frame(project.field_names), project.data_path)
-        (root / "artifacts").mkdir(exist_ok=True)
-        project._update_gitignore(GITIGNORE_LINES, create=True)
+                datasets.save_frame(datasets.empty_frame(project.field_names), project.data_path)
+            (root / "artifacts").mkdir(exist_ok=True)
+            project._update_gitignore(GITIGNORE_LINES, create=True)
+        except BaseException:
+            # A full disk or a Ctrl-C half way: leave no half project (it would "already hold a
+            # project" that does not open). The folder was new or empty, so nothing else is in it.
+            _remove_contents(root, remove_folder=not existed)
+            raise
         return project
 
     # -- what it holds ------------------------------------------------------------------------------
@@ -302,6 +309,31 @@ def _coercer(field_type: str):
         return [part.strip() for part in text.split(";") if part.strip()]
 
     return {"int": int, "float": float, "bool": to_bool, "list[str]": to_list}[field_type]
+
+
+def _copy_files(source: Path, root: Path) -> None:
+    """Copy a folder's files one by one: an error is the OSError itself (copytree would gather
+    them into one shutil.Error without an errno)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.rglob("*")):
+        target = root / path.relative_to(source)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            shutil.copy2(path, target)
+
+
+def _remove_contents(root: Path, *, remove_folder: bool) -> None:
+    if not root.exists():
+        return
+    if remove_folder:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for child in root.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def sample_folder(name: str) -> Path:

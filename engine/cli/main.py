@@ -157,7 +157,7 @@ def _environment_problem(exc: OSError | sqlite3.Error) -> str | None:
         if name == "SQLITE_READONLY" or "readonly" in text:
             return "the project's run history is read-only, so nothing could be recorded; make the project folder writable (or copy it somewhere writable) and run the command again"
         return None
-    place = _place(exc.filename)
+    place = _place(exc.filename2 or exc.filename)  # a copy or a rename: where it was writing
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return (f"the disk is full (writing in {place}); free some space and run the command again "
                 "(what was saved before is intact)")

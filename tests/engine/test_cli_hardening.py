@@ -219,6 +219,50 @@ def test_a_full_disk_is_one_sentence_and_loses_nothing(tmp_path, isolated_home, 
     assert shown.returncode == 0 and json.loads(shown.stdout)["examples"] == 300
 
 
+def test_init_on_a_full_disk_leaves_no_half_project(tmp_path, isolated_home, mounts):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=40k", "tmpfs", str(disk))  # smaller than the sample
+    mounts.append(disk)
+    done = cli(isolated_home, "init", disk / "proj", "--sample", "support-triage")
+    assert done.returncode == 2 and done.stderr.startswith("error: the disk is full")
+    assert str(disk / "proj") in done.stderr and done.stderr.count("\n") == 1
+    assert list(disk.iterdir()) == []  # no half project that "already holds a project"
+    (disk / "empty").mkdir()
+    done = cli(isolated_home, "init", disk / "empty", "--sample", "support-triage")
+    assert done.returncode == 2 and list((disk / "empty").iterdir()) == []
+
+
+def test_evaluating_on_a_full_disk_is_one_sentence_and_the_history_survives(tmp_path, isolated_home, mounts):
+    from tests.fakes.openai_server import FakeOpenAI
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk))
+    mounts.append(disk)
+    project = disk / "proj"
+    assert cli(isolated_home, "init", project, "--sample", "support-triage").returncode == 0
+    with FakeOpenAI() as server:
+        add_server_profile(project, server.url)
+        filler = disk / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:  # every last block
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        done = cli(isolated_home, "evaluate", project, "--baseline", "--split", "validation", "--model", "fake")
+        assert done.returncode == 2 and "disk is full" in done.stderr, done.stderr
+        assert_quiet(done.stderr)
+        filler.unlink()
+        listed = cli(isolated_home, "runs", "list", project)
+        assert listed.returncode == 0 and listed.stderr == ""
+        again = cli(isolated_home, "evaluate", project, "--baseline", "--split", "validation", "--model", "fake")
+        assert again.returncode == 0, again.stderr
+
+
 def test_a_read_only_project_can_still_be_shown_and_its_runs_listed(tmp_path, isolated_home, project, mounts,
                                                                    slow_server):
     slow_server.latency = 0.0
