@@ -153,9 +153,11 @@ def _environment_problem(exc: OSError | sqlite3.Error) -> str | None:
         name = getattr(exc, "sqlite_errorname", "")
         text = str(exc).lower()
         if name == "SQLITE_FULL" or "disk is full" in text:
-            return "the disk is full, so the run history could not be written; free some space and run the command again (what was saved before is intact)"
+            return ("the disk is full, so a database of the project (its run history or LM cache) could not be "
+                    "written; free some space and run the command again (what was saved before is intact)")
         if name == "SQLITE_READONLY" or "readonly" in text:
-            return "the project's run history is read-only, so nothing could be recorded; make the project folder writable (or copy it somewhere writable) and run the command again"
+            return ("a database of the project (its run history or LM cache) is read-only, so nothing could be "
+                    "recorded; make the project folder writable (or copy it somewhere writable) and run the command again")
         return None
     place = _place(exc.filename2 or exc.filename)  # a copy or a rename: where it was writing
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):

@@ -238,7 +238,7 @@ def test_evaluating_on_a_full_disk_is_one_sentence_and_the_history_survives(tmp_
 
     disk = tmp_path / "disk"
     disk.mkdir()
-    _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk))
+    _mount("-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk))  # room for the LM cache's 16 shards
     mounts.append(disk)
     project = disk / "proj"
     assert cli(isolated_home, "init", project, "--sample", "support-triage").returncode == 0
