@@ -4,4 +4,5 @@ import sys
 
 from engine.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing it (tests walk every module) must not run the CLI
+    sys.exit(main())
