@@ -35,6 +35,12 @@ class StderrProgress:
         self._log_lines = 0
 
     def __call__(self, event: Event) -> None:
+        try:
+            self._show(event)
+        except (OSError, ValueError):  # stderr closed (`2>&1 | head`): the run goes on, silently
+            self.quiet = True
+
+    def _show(self, event: Event) -> None:
         if self.quiet:
             return
         if isinstance(event, LogLine) and event.level in ("warning", "error"):

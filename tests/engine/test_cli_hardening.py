@@ -376,3 +376,18 @@ def test_the_readme_documents_every_exit_code_the_cli_uses():
     used = {0, 1, 2, cli_main.EXIT_INTERRUPTED, cli_main.EXIT_TERMINATED, cli_main.EXIT_BROKEN_PIPE}
     assert documented == used
     assert "SIGTERM" in section and "Ctrl-C" in section
+
+
+def test_a_run_whose_stderr_is_closed_still_runs_to_its_end(isolated_home, project):
+    from tests.fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        add_server_profile(project, server.url)
+        reader, writer = os.pipe()
+        os.close(reader)  # `2>&1 | head` that has already quit
+        done = subprocess.run([sys.executable, "-m", "engine.cli", "evaluate", str(project), "--baseline",
+                               "--split", "validation", "--model", "fake", "--json"], cwd=REPO,
+                              env=cli_env(isolated_home), stdout=writer, stderr=writer, timeout=120)
+        os.close(writer)
+    assert done.returncode in (0, 141)
+    assert server.chat_calls >= 60  # every validation example was evaluated
