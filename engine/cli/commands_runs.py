@@ -360,6 +360,11 @@ def print_run(report: dict) -> None:
         print("  gates: " + ("passed" if gates["passed"] else "FAILED: " + "; ".join(gates["failures"])))
     for warning in report["warnings"]:
         print(f"  warning: {warning}")
+    if report["trials"]:
+        failed = f" ({report['failed_trials']} failed)" if report["failed_trials"] else ""
+        best = report["best_trial"]
+        print(f"  trials: {report['trials']}{failed}"
+              + (f", best {best['score']:.3f} on {best['kind']}" if best else ""))
     print(f"  {report['lm_calls']} LM calls ({report['cached_calls']} cached), "
           f"{report['tokens']['prompt']:,} prompt + {report['tokens']['completion']:,} completion tokens, "
           f"cost {cost_text(report['cost_usd'])}, {report['elapsed_s']:.1f}s")
