@@ -2,7 +2,8 @@
 
 The Workbench runs its own loop instead of `dspy.Evaluate` so that it can report progress per
 example, count answers that did not parse, keep each prediction for review, and let a cancel
-unwind cleanly (a `RunStopped` passes through; `dspy.Evaluate` would print to stdout).
+unwind cleanly (a `RunStopped` passes through, carrying the rows that finished as its `partial`
+Evaluation; `dspy.Evaluate` would print to stdout).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import concurrent.futures
 from dataclasses import dataclass, field
 
 from engine import stats
+from engine.jobs.control import RunStopped
 from engine.jobs.events import EventSink, Progress, ignore
 
 
@@ -81,22 +83,36 @@ def evaluate(program, examples, metric_spec, *, split: str, stage: str | None = 
 
     evaluation = Evaluation(split=split)
     if threads <= 1 or total <= 1:
-        for done, example in enumerate(examples, start=1):
-            evaluation.results.append(run_one(example))
-            sink(Progress(stage, done, total))
+        try:
+            for done, example in enumerate(examples, start=1):
+                evaluation.results.append(run_one(example))
+                sink(Progress(stage, done, total))
+        except RunStopped as stop:
+            stop.partial = evaluation
+            raise
         return evaluation
 
     results: list[ExampleResult | None] = [None] * total
-    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = {pool.submit(_in_context(run_one), ex): i for i, ex in enumerate(examples)}
-        try:
-            for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
-                results[futures[future]] = future.result()
-                sink(Progress(stage, done, total))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    futures: dict = {}
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
+            futures = {pool.submit(_in_context(run_one), ex): i for i, ex in enumerate(examples)}
+            try:
+                for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+                    results[futures[future]] = future.result()
+                    sink(Progress(stage, done, total))
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    except RunStopped as stop:
+        # The pool has shut down: every row that finished before the stop is kept, in input order.
+        for future, i in futures.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                results[i] = future.result()
+        evaluation.results = [r for r in results if r is not None]
+        stop.partial = evaluation
+        raise
     evaluation.results = [r for r in results if r is not None]
     return evaluation
 

@@ -384,9 +384,13 @@ def print_chosen(state: dict) -> None:
 def print_evaluation(result: dict) -> None:
     from engine.lms.pricing import cost_text
 
-    print(f"{result['program']} on {result['split']} with {result['model']['name']}: "
-          f"{result['score']:.3f}  [{result['ci95'][0]:.3f}, {result['ci95'][1]:.3f}] ({result['ci_method']})  "
-          f"n={result['n']}  parse failures {result['parse_failures']}")
+    if result["n"]:
+        print(f"{result['program']} on {result['split']} with {result['model']['name']}: "
+              f"{result['score']:.3f}  [{result['ci95'][0]:.3f}, {result['ci95'][1]:.3f}] ({result['ci_method']})  "
+              f"n={result['n']}  parse failures {result['parse_failures']}, errors {result['errors']}")
+    else:
+        print(f"{result['program']} on {result['split']} with {result['model']['name']}: {result['status']} "
+              "before any example was scored")
     print(f"  {'slice':<18}{'n':>5}  {'score':>6}  95% interval")
     for tag, figures in result["per_slice"].items():
         print(f"  {tag:<18}{figures['n']:>5}  {figures['score']:>6.3f}  [{figures['ci95'][0]:.3f}, {figures['ci95'][1]:.3f}]")

@@ -86,7 +86,11 @@ class EvaluateJob:
                                   stage=stage, sink=self.sink, threads=connected.profile.concurrency)
         except RunStopped as stop:
             status = stop.status
-        figures = result.to_dict() if result else {"n": 0, "score": 0.0, "ci95": [0.0, 1.0], "ci_method": "",
+            result = stop.partial  # the rows scored before the stop
+            if result is not None and result.n < len(examples):
+                warnings.append(f"cancelled after {result.n} of {len(examples)} examples: the score and its "
+                                "interval cover only those")
+        figures = result.to_dict() if result is not None and result.n else {"n": 0, "score": None, "ci95": None, "ci_method": "",
                                                       "per_slice": {}, "parse_failures": 0, "errors": 0}
         if result and stats.too_small_to_resolve(result.n):
             warnings.append(
