@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from engine import datasets, metrics, optimizers
 from engine.adapters import calibrate_on_training_rows, format_revision
 from engine.errors import WorkbenchError
-from engine.evaluation import Evaluation, evaluate
+from engine.evaluation import Evaluation, context_window, evaluate
 from engine.jobs.control import Budget, CancelToken, RunStopped
 from engine.jobs.events import EventSink, LogLine, RunFinished, StageStarted, ignore
 from engine.jobs.journal import RunJournal
@@ -136,7 +136,7 @@ class CompileJob:
                     self.sink(StageStarted(stage, len(prepared.examples[split])))
                     result = evaluate(programs[which], prepared.examples[split], prepared.metric_spec,
                                       split=split, stage=stage, sink=self.sink,
-                                      threads=conn.profile.concurrency)
+                                      threads=conn.profile.concurrency, context_tokens=context_window(conn))
                     self.evaluations[(split, which)] = result
                     self._save_evaluation(which, result)
                     stages_done.append(stage)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from engine import datasets, stats
 from engine.errors import WorkbenchError
-from engine.evaluation import evaluate
+from engine.evaluation import context_window, evaluate
 from engine.jobs.control import CancelToken
 from engine.jobs.events import EventSink, RunFinished, StageStarted, ignore
 
@@ -83,7 +83,8 @@ class EvaluateJob:
         try:
             with dspy.context(lm=connected.lm, adapter=connected.adapter), meter.context():
                 result = evaluate(program, examples, self.project.metric_spec(), split=self.settings.split,
-                                  stage=stage, sink=self.sink, threads=connected.profile.concurrency)
+                                  stage=stage, sink=self.sink, threads=connected.profile.concurrency,
+                                  context_tokens=context_window(connected))
         except RunStopped as stop:
             status = stop.status
             result = stop.partial  # the rows scored before the stop

@@ -38,3 +38,38 @@ def test_an_evaluate_cancelled_before_any_row_says_so_instead_of_scoring_zero(sa
     result = EvaluateJob(sample_project, EvaluateSettings(split="test", limit=5), cancel=cancel).run()
     assert result["status"] == "cancelled" and result["n"] == 0
     assert result["score"] is None and result["ci95"] is None
+
+
+def test_a_row_too_long_for_the_context_is_a_per_row_error_and_is_never_sent(sample_project, scripted_connect):
+    scripted = scripted_connect(default={"urgency": "low"})
+    longest = []
+    engine = scripted.lm._engine_spec
+    complete = engine._complete_messages
+
+    def measured(messages):
+        longest.append(sum(len(str(m.get("content", ""))) for m in messages))
+        return complete(messages)
+
+    engine._complete_messages = measured
+    huge_id = sample_project.examples("test", 10)[3].example_id
+    frame = sample_project.frame
+    frame.loc[frame["id"] == huge_id, "ticket_text"] = "My parcel is late again. " * 200_000  # 5 MB
+    result = EvaluateJob(sample_project, EvaluateSettings(split="test", limit=10)).run()
+    assert result["status"] == "succeeded" and result["n"] == 10 and result["errors"] == 1
+    [refused] = [p for p in result["predictions"] if p["error"]]
+    assert refused["id"] == huge_id and refused["score"] == 0.0
+    assert "context holds 4,096" in refused["error"] and "characters" in refused["error"]
+    assert len(longest) == 9 and max(longest) < 10_000  # the other rows were scored; the huge one never sent
+
+
+def test_the_fewest_tokens_bound_stays_under_a_real_tokenizers_count():
+    from engine.evaluation import fewest_tokens
+
+    # Counts from SmolLM2-135M's own tokenizer (llama.cpp, add_bos=False) for 100,000 characters each.
+    measured = {"My parcel is late again. ": 24_001, "a": 25_000, " ": 1_563, "-": 1_563,
+                "1234567890": 100_000, '{"key": "value", "n": 1}, ': 46_154,
+                "Überweisung fehlgeschlagen, bitte prüfen. ": 45_238, "漢字かなカナ": 200_000}
+    for unit, tokens in measured.items():
+        text = (unit * (100_000 // len(unit) + 1))[:100_000]
+        assert fewest_tokens(text) <= tokens
+    assert fewest_tokens("x" * 50_000_000) > 4096  # a 50 MB cell is refused whatever it holds
