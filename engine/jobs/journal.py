@@ -81,12 +81,13 @@ class RunJournal:
 
     def _record_trial(self, event: TrialFinished) -> None:
         with self._lock:
-            self._add_trial(event)
             best = self.meter.best_state
             improved = best is not None and best is not self._best_written and not self._program_final
-            self._write(**({"program_state": best} if improved else {}))
-            if improved:
-                self._best_written = best
+            # One transaction: the trial, the calls that paid for it and the best candidate it made.
+            self._last_counts = time.monotonic()
+            if self._add_trial(event, **self._run_fields(**({"program_state": best} if improved else {}))):
+                if improved:
+                    self._best_written = best
 
     def _record_counts(self) -> None:
         if time.monotonic() - self._last_counts < self.interval_s:
@@ -98,22 +99,27 @@ class RunJournal:
         finally:
             self._lock.release()
 
-    def _add_trial(self, trial: TrialFinished) -> None:
+    def _add_trial(self, trial: TrialFinished, **run_fields) -> bool:
         from engine.store import TrialRecord, utc_now
 
         detail = {"kind": trial.kind, "best_so_far": trial.best_so_far, **trial.detail}
         record = TrialRecord(run_id=self.run_id, index=trial.index, score=trial.score, detail=detail, at=utc_now())
         try:
-            written = self._attempt(self.store.add_trial, record)
-        except ValueError:  # already recorded (a retry at the end): nothing lost
-            written = True
+            written = self._attempt(self.store.add_trial, record, **run_fields)
+        except ValueError:
+            if run_fields:
+                raise  # a bug in the fields, not a trial recorded twice
+            written = True  # already recorded (a retry at the end): nothing lost
         if written:
             self._written_trials.add(trial.index)
+        return written
+
+    def _run_fields(self, **fields) -> dict:
+        return {**self.meter.figures(), "events_summary": self.summary(), **fields}
 
     def _write(self, **fields) -> None:
         self._last_counts = time.monotonic()
-        self._attempt(self.store.update_run, self.run_id, **self.meter.figures(),
-                      events_summary=self.summary(), **fields)
+        self._attempt(self.store.update_run, self.run_id, **self._run_fields(**fields))
 
     def _attempt(self, write, *args, **kwargs) -> bool:
         try:
