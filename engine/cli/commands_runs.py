@@ -396,6 +396,11 @@ def print_evaluation(result: dict) -> None:
         print(f"  {tag:<18}{figures['n']:>5}  {figures['score']:>6.3f}  [{figures['ci95'][0]:.3f}, {figures['ci95'][1]:.3f}]")
     for warning in result["warnings"]:
         print(f"  warning: {warning}")
+    failed = result.get("failed_examples", [])
+    for row in failed[:5]:
+        print(f"  example {row['id']} failed: {row['error']}")
+    if len(failed) > 5:
+        print(f"  ... and {len(failed) - 5} more failed examples (--json lists them all)")
     print(f"  {result['lm_calls']} LM calls ({result['cached_calls']} cached), "
           f"{result['tokens']['prompt']:,} + {result['tokens']['completion']:,} tokens, "
           f"cost {cost_text(result['cost_usd'])}, {result['elapsed_s']:.1f}s")

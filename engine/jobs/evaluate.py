@@ -112,6 +112,9 @@ class EvaluateJob:
             "cost_usd": meter.cost_usd,
             "elapsed_s": round(meter.elapsed_s, 3),
             "warnings": warnings,
+            # Rows that could not be scored (too long for the context, a rejected prompt...), by id.
+            "failed_examples": [{"id": r.example_id, "error": r.error} for r in (result.results if result else [])
+                                if r.error not in (None, "parse")],
             "predictions": [
                 {"id": r.example_id, "score": r.score, "prediction": r.prediction, "error": r.error}
                 for r in (result.results if result else [])

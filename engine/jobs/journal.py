@@ -42,13 +42,13 @@ class RunJournal:
     """
 
     def __init__(self, store, run_id: str, meter, summary: Callable[[], dict], *, sink: EventSink = ignore,
-                 interval_s: float = COUNTS_INTERVAL_S):
+                 interval_s: float | None = None):
         self.store = store
         self.run_id = run_id
         self.meter = meter
         self.summary = summary
         self.sink = sink
-        self.interval_s = interval_s
+        self.interval_s = COUNTS_INTERVAL_S if interval_s is None else interval_s
         self._lock = threading.Lock()  # one writer at a time; a counts write skips when busy
         self._last_counts = 0.0
         self._written_trials: set[int] = set()

@@ -58,6 +58,7 @@ def test_a_row_too_long_for_the_context_is_a_per_row_error_and_is_never_sent(sam
     assert result["status"] == "succeeded" and result["n"] == 10 and result["errors"] == 1
     [refused] = [p for p in result["predictions"] if p["error"]]
     assert refused["id"] == huge_id and refused["score"] == 0.0
+    assert result["failed_examples"] == [{"id": huge_id, "error": refused["error"]}]
     assert "context holds 4,096" in refused["error"] and "characters" in refused["error"]
     assert len(longest) == 9 and max(longest) < 10_000  # the other rows were scored; the huge one never sent
 
@@ -73,3 +74,18 @@ def test_the_fewest_tokens_bound_stays_under_a_real_tokenizers_count():
         text = (unit * (100_000 // len(unit) + 1))[:100_000]
         assert fewest_tokens(text) <= tokens
     assert fewest_tokens("x" * 50_000_000) > 4096  # a 50 MB cell is refused whatever it holds
+
+
+def test_the_cli_names_the_row_that_could_not_fit_and_still_scores_the_others(sample_project, scripted_connect,
+                                                                             capsys):
+    from engine.cli.main import main
+
+    scripted_connect(default={"urgency": "low"})
+    huge_id = sample_project.examples("test", 10)[0].example_id
+    frame = sample_project.frame
+    frame.loc[frame["id"] == huge_id, "policy_context"] = "Refunds within 30 days. " * 100_000
+    sample_project.save_frame()
+    assert main(["evaluate", str(sample_project.root), "--baseline", "--split", "test", "--limit", "10"]) == 0
+    out, err = capsys.readouterr()
+    assert f"example {huge_id} failed: its inputs" in out and "n=10" in out and "errors 1" in out
+    assert f"example {huge_id} was not sent" in err
