@@ -9,11 +9,14 @@ process still knows how many calls were made. Run it with the worktree as the cu
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 
 def main() -> int:
+    # Ctrl-C as at a terminal, even when started from a shell that ignores SIGINT in background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     calls_file, delay = Path(sys.argv[1]), float(sys.argv[2])
     argv = sys.argv[sys.argv.index("--") + 1:]
     from engine.adapters import make_adapter
