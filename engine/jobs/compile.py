@@ -117,6 +117,7 @@ class CompileJob:
                                           lambda: {"owner": owner, **self._summary(meter, stages_done)},
                                           sink=self.sink)
         meter.price_models(prepared.connected)
+        journal.save()  # a run killed before its first call still says what it cost ($0 on a free model)
         conn = prepared.connected
         log_handler = _EventLogHandler(self.sink)
         logging.getLogger("dspy").addHandler(log_handler)

@@ -135,3 +135,19 @@ def test_lm_call_counts_are_written_at_most_once_per_interval(sample_project, sc
     stage_writes = 1 + 4 + 1  # the candidate, four evaluations, the final record
     assert CountingStore.updates <= stage_writes + elapsed / 5.0 + 1
     assert CountingStore.updates < len(calls) / 2  # not one write per call
+
+
+def test_a_run_killed_before_its_first_call_says_it_cost_nothing_on_a_free_model(sample_project, scripted_connect):
+    from engine.jobs.events import StageStarted
+
+    scripted_connect()
+    at_start = []
+
+    def sink(event):
+        if isinstance(event, StageStarted) and event.stage == "compile":
+            at_start.append(sample_project.store.get_run(job.run_id))
+
+    job = CompileJob(sample_project, CompileSettings("labeled-fewshot", {"k": 1}, limit=3), sink=sink)
+    job.run()
+    [record] = at_start
+    assert record.status == "running" and record.lm_calls == 0 and record.cost_usd == 0.0
