@@ -18,7 +18,7 @@ def run_report(project, record) -> dict:
     return {
         "run_id": record.run_id,
         "status": record.status,
-        "error": record.error,
+        "error": run_outcome(record),
         "created_at": record.created_at,
         "finished_at": record.finished_at,
         "optimizer": {"name": record.optimizer, "params": record.params, "seed": record.seed},
@@ -42,8 +42,30 @@ def run_report(project, record) -> dict:
         "cost_usd": record.cost_usd,
         "elapsed_s": record.elapsed_s,
         "trials": record.events_summary.get("trials", 0),
+        "failed_trials": record.events_summary.get("failed_trials", 0),
+        "best_trial": ({"score": record.events_summary["best_trial_score"],
+                        "kind": record.events_summary.get("best_trial_kind")}
+                       if record.events_summary.get("best_trial_score") is not None else None),
         "review": record.review.model_dump() if record.review else None,
     }
+
+
+def run_outcome(record) -> str | None:
+    """Why the run ended as it did, in a sentence; for a run whose process died, what it kept.
+
+    A run killed mid-compile (kill -9, a crash) never wrote its own ending: the history marks it
+    interrupted when the project is next opened, and its record holds what was written as it ran.
+    """
+    if record.status != "interrupted" or record.error:
+        return record.error
+    summary = record.events_summary
+    text = ("its process ended before the run did (killed, crashed or shut down); "
+            f"what it recorded by then is kept: {summary.get('trials', 0)} trials")
+    if summary.get("best_trial_score") is not None:
+        text += (f", the best candidate so far ({summary.get('best_trial_kind') or 'score'} "
+                 f"{summary['best_trial_score']:.3f})")
+    done = summary.get("stages_done") or []
+    return text + (f", finished stages: {', '.join(done)}" if done else "")
 
 
 def _numbers(scores: dict) -> dict:

@@ -463,22 +463,29 @@ class RunStore:
         An unknown field, a new `run_id` or an invalid value raises ValueError (pydantic's
         ValidationError is one) and changes nothing.
         """
+        self._check_fields(run_id, fields)
+        with self._write() as conn:
+            return self._update(conn, run_id, fields)
+
+    @staticmethod
+    def _check_fields(run_id: str, fields: dict) -> None:
         unknown = sorted(set(fields) - _RUN_FIELDS)
         if unknown:
             raise ValueError(f"RunRecord has no field(s) {', '.join(unknown)}")
         if "run_id" in fields and fields["run_id"] != run_id:
             raise ValueError(f"the id of run {run_id} cannot be changed")
-        with self._write() as conn:
-            current, data = self._load(conn, run_id)
-            merged = current.model_dump()
-            merged.update(fields)
-            updated = RunRecord.model_validate(merged)
-            columns = self._columns(updated, keep=data)
-            if "program_state" not in fields:
-                del columns["program_state"]  # unchanged: do not rewrite a possibly big blob
-            assignments = ", ".join(f"{name} = ?" for name in columns if name != "run_id")
-            values = [value for name, value in columns.items() if name != "run_id"]
-            conn.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", (*values, run_id))
+
+    def _update(self, conn: sqlite3.Connection, run_id: str, fields: dict) -> RunRecord:
+        current, data = self._load(conn, run_id)
+        merged = current.model_dump()
+        merged.update(fields)
+        updated = RunRecord.model_validate(merged)
+        columns = self._columns(updated, keep=data)
+        if "program_state" not in fields:
+            del columns["program_state"]  # unchanged: do not rewrite a possibly big blob
+        assignments = ", ".join(f"{name} = ?" for name in columns if name != "run_id")
+        values = [value for name, value in columns.items() if name != "run_id"]
+        conn.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", (*values, run_id))
         return updated
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -544,8 +551,13 @@ class RunStore:
 
     # -- trials
 
-    def add_trial(self, trial: TrialRecord) -> None:
-        """Record one optimizer trial; its index must be new for the run (ValueError if not)."""
+    def add_trial(self, trial: TrialRecord, **run_fields: Any) -> None:
+        """Record one optimizer trial; its index must be new for the run (ValueError if not).
+
+        `run_fields` change the run's record in the same transaction (as `update_run` would), so a
+        trial is never on disk without the calls that paid for it, even if the process dies.
+        """
+        self._check_fields(trial.run_id, run_fields)
         with self._write() as conn:
             if not self._exists(conn, trial.run_id):
                 raise self._not_found(trial.run_id)
@@ -556,6 +568,8 @@ class RunStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise ValueError(f"trial {trial.index} of run {trial.run_id} is already recorded") from exc
+            if run_fields:
+                self._update(conn, trial.run_id, run_fields)
 
     def trials(self, run_id: str) -> list[TrialRecord]:
         """The run's trials by index."""

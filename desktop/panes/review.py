@@ -370,7 +370,7 @@ class ReviewPane(Pane):
         model = report["model"]
         params = ", ".join(f"{k}={v}" for k, v in report["optimizer"]["params"].items() if v is not None)
         status = record.status.replace("_", " ")
-        error = f" ({record.error})" if record.error else ""
+        error = f" ({report['error']})" if report["error"] else ""  # with what an interrupted run kept
         self.summary.setText(
             f"<b>{status}</b>{_html(error)} · {record.optimizer} ({_html(params) or 'defaults'}), seed {record.seed}"
             f" · model {_html(model['profile'])} = {_html(model['name'])} "

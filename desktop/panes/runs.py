@@ -237,8 +237,10 @@ class RunsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == "Revision":
                 return r.model_revision
-            if column == "Status" and r.error:
-                return r.error
+            if column == "Status" and (r.error or r.status == "interrupted"):
+                from engine.reports import run_outcome
+
+                return run_outcome(r)  # an interrupted run: what it kept
             if column == "Cost":
                 return (f"{r.lm_calls:,} real LM calls ({r.cached_calls:,} from cache), "
                         f"{int(r.tokens.get('prompt', 0)) + int(r.tokens.get('completion', 0)):,} tokens")
@@ -733,12 +735,16 @@ class RunsPane(Pane):
         elif isinstance(event, TrialFinished):
             row = self.trials_table.rowCount()
             self.trials_table.insertRow(row)
-            for c, value in enumerate((str(event.index), f"{event.score:.3f}", f"{event.best_so_far:.3f}",
-                                       event.kind)):
+            score = "failed" if event.score is None else f"{event.score:.3f}"
+            best = "—" if event.best_so_far is None else f"{event.best_so_far:.3f}"
+            for c, value in enumerate((str(event.index), score, best, event.kind)):
                 self.trials_table.setItem(row, c, QTableWidgetItem(value))
             self.trials_table.scrollToBottom()
-            self.chart.add_trial(event.index, event.score, event.best_so_far, event.kind)
-            self._log(f"  trial {event.index}: {event.score:.3f} ({event.kind}), best {event.best_so_far:.3f}")
+            if event.score is not None:  # a failed trial has no score to plot (it is not a 0)
+                self.chart.add_trial(event.index, event.score, event.best_so_far, event.kind)
+                self._log(f"  trial {event.index}: {score} ({event.kind}), best {best}")
+            else:
+                self._log(f"  trial {event.index} failed ({event.kind}): {event.detail.get('failed', '')}")
         elif isinstance(event, LogLine):
             prefix = "" if event.level == "info" else f"{event.level}: "
             self._log(f"  {prefix}{event.message}")

@@ -360,6 +360,11 @@ def print_run(report: dict) -> None:
         print("  gates: " + ("passed" if gates["passed"] else "FAILED: " + "; ".join(gates["failures"])))
     for warning in report["warnings"]:
         print(f"  warning: {warning}")
+    if report["trials"]:
+        failed = f" ({report['failed_trials']} failed)" if report["failed_trials"] else ""
+        best = report["best_trial"]
+        print(f"  trials: {report['trials']}{failed}"
+              + (f", best {best['score']:.3f} on {best['kind']}" if best else ""))
     print(f"  {report['lm_calls']} LM calls ({report['cached_calls']} cached), "
           f"{report['tokens']['prompt']:,} prompt + {report['tokens']['completion']:,} completion tokens, "
           f"cost {cost_text(report['cost_usd'])}, {report['elapsed_s']:.1f}s")
@@ -379,14 +384,23 @@ def print_chosen(state: dict) -> None:
 def print_evaluation(result: dict) -> None:
     from engine.lms.pricing import cost_text
 
-    print(f"{result['program']} on {result['split']} with {result['model']['name']}: "
-          f"{result['score']:.3f}  [{result['ci95'][0]:.3f}, {result['ci95'][1]:.3f}] ({result['ci_method']})  "
-          f"n={result['n']}  parse failures {result['parse_failures']}")
+    if result["n"]:
+        print(f"{result['program']} on {result['split']} with {result['model']['name']}: "
+              f"{result['score']:.3f}  [{result['ci95'][0]:.3f}, {result['ci95'][1]:.3f}] ({result['ci_method']})  "
+              f"n={result['n']}  parse failures {result['parse_failures']}, errors {result['errors']}")
+    else:
+        print(f"{result['program']} on {result['split']} with {result['model']['name']}: {result['status']} "
+              "before any example was scored")
     print(f"  {'slice':<18}{'n':>5}  {'score':>6}  95% interval")
     for tag, figures in result["per_slice"].items():
         print(f"  {tag:<18}{figures['n']:>5}  {figures['score']:>6.3f}  [{figures['ci95'][0]:.3f}, {figures['ci95'][1]:.3f}]")
     for warning in result["warnings"]:
         print(f"  warning: {warning}")
+    failed = result.get("failed_examples", [])
+    for row in failed[:5]:
+        print(f"  example {row['id']} failed: {row['error']}")
+    if len(failed) > 5:
+        print(f"  ... and {len(failed) - 5} more failed examples (--json lists them all)")
     print(f"  {result['lm_calls']} LM calls ({result['cached_calls']} cached), "
           f"{result['tokens']['prompt']:,} + {result['tokens']['completion']:,} tokens, "
           f"cost {cost_text(result['cost_usd'])}, {result['elapsed_s']:.1f}s")

@@ -58,7 +58,10 @@ class StderrProgress:
             elif isinstance(event, Progress):
                 self._progress(event)
             elif isinstance(event, TrialFinished):
-                self._line(f"trial {event.index}: score {event.score:.3f} ({event.kind}), best {event.best_so_far:.3f}")
+                if event.score is None:
+                    self._line(f"trial {event.index} failed ({event.kind}): {event.detail.get('failed', '')}")
+                else:
+                    self._line(f"trial {event.index}: score {event.score:.3f} ({event.kind}), best {event.best_so_far:.3f}")
             elif isinstance(event, LogLine) and event.level in ("warning", "error"):
                 self._line(f"{event.level}: {event.message}")
             elif isinstance(event, RunFinished):

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from engine import datasets, metrics, optimizers
 from engine.adapters import calibrate_on_training_rows, format_revision
 from engine.errors import WorkbenchError
-from engine.evaluation import Evaluation, evaluate
+from engine.evaluation import Evaluation, context_window, evaluate
 from engine.jobs.control import Budget, CancelToken, RunStopped
 from engine.jobs.events import EventSink, LogLine, RunFinished, StageStarted, ignore
+from engine.jobs.journal import RunJournal
 from engine.project import Project
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,16 @@ class CompileJob:
         record = self._new_record(prepared)
         store.create_run(record)
         self.run_id = record.run_id
-        meter = RunMeter(self.sink, self.cancel, settings.budget)
-        meter.price_models(prepared.connected)
         status, error, candidate_state = "succeeded", None, None
         stages_done: list[str] = []
+        meter = RunMeter(cancel=self.cancel, budget=settings.budget)
+        owner = record.events_summary["owner"]
+        # Trials, counts and the best candidate reach the history as they happen (a kill -9 keeps them).
+        journal = meter.sink = RunJournal(store, record.run_id, meter,
+                                          lambda: {"owner": owner, **self._summary(meter, stages_done)},
+                                          sink=self.sink)
+        meter.price_models(prepared.connected)
+        journal.save()  # a run killed before its first call still says what it cost ($0 on a free model)
         conn = prepared.connected
         log_handler = _EventLogHandler(self.sink)
         logging.getLogger("dspy").addHandler(log_handler)
@@ -122,25 +129,22 @@ class CompileJob:
                 baseline = build_program(project.program)
                 candidate = self._compile(prepared, baseline, meter)
                 candidate_state = candidate.dump_state()
-                store.update_run(record.run_id, program_state=candidate_state)
                 stages_done.append("compile")
+                journal.save(program_state=candidate_state, final_program=True)
                 programs = {"baseline": baseline, "candidate": candidate}
                 for split, which in EVALUATION_ORDER:
                     stage = f"evaluate {which} on {split}"
                     self.sink(StageStarted(stage, len(prepared.examples[split])))
                     result = evaluate(programs[which], prepared.examples[split], prepared.metric_spec,
                                       split=split, stage=stage, sink=self.sink,
-                                      threads=conn.profile.concurrency)
+                                      threads=conn.profile.concurrency, context_tokens=context_window(conn))
                     self.evaluations[(split, which)] = result
                     self._save_evaluation(which, result)
                     stages_done.append(stage)
+                    journal.save(scores=self.scores())
         except RunStopped as stop:
             status = stop.status
             error = meter.stop_reason if status == "stopped_by_budget" else "cancelled by the user"
-            if candidate_state is None and meter.best_state is not None:
-                # Stopped mid-search: keep the best candidate the optimizer had scored (RunMeter._rank).
-                candidate_state = meter.best_state
-                error += f"; kept the best candidate so far ({meter.best_kind} {meter.best_score:.3f})"
         except WorkbenchError as exc:
             status, error = "failed", str(exc)
         except Exception as exc:  # a bug or a provider failure: keep the record, log the detail
@@ -148,6 +152,10 @@ class CompileJob:
             log.error("compile %s failed:\n%s", record.run_id, traceback.format_exc())
         finally:
             logging.getLogger("dspy").removeHandler(log_handler)
+        if candidate_state is None and meter.best_state is not None:
+            # Stopped or failed mid-search: keep the best candidate the optimizer had scored (RunMeter._rank).
+            candidate_state = meter.best_state
+            error = (error or "") + f"; kept the best candidate so far ({meter.best_kind} {meter.best_score:.3f})"
         if not meter.wait_for_calls_in_flight(conn.profile.timeout_s):
             log.warning("run %s: LM calls still running %.0f s after the run ended are not counted",
                         record.run_id, conn.profile.timeout_s)
@@ -157,22 +165,17 @@ class CompileJob:
             # A model re-pulled or an alias moved mid-run: the scores mix two models. Say so.
             summary["revision_changed"] = revision_change
             self.sink(LogLine(revision_change, "warning"))
+        journal.record_missing_trials()
         finished = store.update_run(
             record.run_id,
             status=status,
             finished_at=_now(),
             error=error,
             scores=self.scores(),
-            lm_calls=meter.real_calls,
-            cached_calls=meter.cached_calls,
-            tokens=meter.tokens,
-            cost_usd=meter.cost_usd,
-            elapsed_s=round(meter.elapsed_s, 3),
+            **meter.figures(),
             events_summary=summary,
             **({"program_state": candidate_state} if candidate_state is not None else {}),
         )
-        for trial in meter.trials:
-            store.add_trial(_trial_record(record.run_id, trial))
         self.sink(RunFinished(record.run_id, status, error or ""))
         return finished
 
@@ -281,7 +284,9 @@ class CompileJob:
         summary = {
             "stages_done": stages_done,
             "trials": len(meter.trials),
+            "failed_trials": sum(1 for t in meter.trials if t.score is None),
             "best_trial_score": meter.best_score,
+            "best_trial_kind": meter.best_kind,
             "logical_lm_calls": meter.logical_calls,
         }
         if meter.unpriced_calls:
@@ -310,13 +315,6 @@ def _revision_change(watch) -> str | None:
     except Exception as exc:  # the server may be gone by now; the run's own outcome says so
         log.warning("could not re-check the model revision: %s", exc)
         return None
-
-
-def _trial_record(run_id: str, trial):
-    from engine.store import TrialRecord
-
-    return TrialRecord(run_id=run_id, index=trial.index, score=trial.score,
-                       detail={"kind": trial.kind, "best_so_far": trial.best_so_far}, at=_now())
 
 
 def _now() -> str:

@@ -15,9 +15,14 @@ from dataclasses import dataclass
 
 
 class RunStopped(BaseException):  # noqa: N818 - a control-flow signal, not an error
-    """Raised inside DSPy to unwind a run. Never caught by DSPy, caught by the job."""
+    """Raised inside DSPy to unwind a run. Never caught by DSPy, caught by the job.
+
+    `partial` is set by what it unwinds through to the work that finished first (an evaluation's
+    scored rows, engine.evaluation.evaluate), so the job can report it.
+    """
 
     status = "cancelled"
+    partial = None
 
 
 class RunCancelled(RunStopped):

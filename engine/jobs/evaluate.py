@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from engine import datasets, stats
 from engine.errors import WorkbenchError
-from engine.evaluation import evaluate
+from engine.evaluation import context_window, evaluate
 from engine.jobs.control import CancelToken
 from engine.jobs.events import EventSink, RunFinished, StageStarted, ignore
 
@@ -83,10 +83,15 @@ class EvaluateJob:
         try:
             with dspy.context(lm=connected.lm, adapter=connected.adapter), meter.context():
                 result = evaluate(program, examples, self.project.metric_spec(), split=self.settings.split,
-                                  stage=stage, sink=self.sink, threads=connected.profile.concurrency)
+                                  stage=stage, sink=self.sink, threads=connected.profile.concurrency,
+                                  context_tokens=context_window(connected))
         except RunStopped as stop:
             status = stop.status
-        figures = result.to_dict() if result else {"n": 0, "score": 0.0, "ci95": [0.0, 1.0], "ci_method": "",
+            result = stop.partial  # the rows scored before the stop
+            if result is not None and result.n < len(examples):
+                warnings.append(f"cancelled after {result.n} of {len(examples)} examples: the score and its "
+                                "interval cover only those")
+        figures = result.to_dict() if result is not None and result.n else {"n": 0, "score": None, "ci95": None, "ci_method": "",
                                                       "per_slice": {}, "parse_failures": 0, "errors": 0}
         if result and stats.too_small_to_resolve(result.n):
             warnings.append(
@@ -107,6 +112,9 @@ class EvaluateJob:
             "cost_usd": meter.cost_usd,
             "elapsed_s": round(meter.elapsed_s, 3),
             "warnings": warnings,
+            # Rows that could not be scored (too long for the context, a rejected prompt...), by id.
+            "failed_examples": [{"id": r.example_id, "error": r.error} for r in (result.results if result else [])
+                                if r.error not in (None, "parse")],
             "predictions": [
                 {"id": r.example_id, "score": r.score, "prediction": r.prediction, "error": r.error}
                 for r in (result.results if result else [])

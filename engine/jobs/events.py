@@ -44,11 +44,15 @@ class LMCallFinished:
 
 @dataclass(frozen=True)
 class TrialFinished:
-    """An optimizer tried a candidate and scored it on validation (or a minibatch of it)."""
+    """An optimizer tried a candidate and scored it on validation (or a minibatch of it).
+
+    `score` is None for a trial that failed (its LM calls all failed, or its evaluation raised):
+    `detail["failed"]` says why. `best_so_far` is None until a trial has succeeded.
+    """
 
     index: int
-    score: float
-    best_so_far: float
+    score: float | None
+    best_so_far: float | None
     kind: str = "validation"  # the set it was scored on: "validation", "train" or "minibatch"
     detail: dict = field(default_factory=dict)
 

@@ -8,6 +8,10 @@ Plugged into DSPy with `dspy.context(callbacks=[meter.callback], usage_tracker=m
   cache hit costs nothing new (`lm.history` keeps a hit's original cost: never summed here);
 - the callback sees every logical call (`on_lm_start`/`on_lm_end`, cache hits included), where
   cancel and budgets are enforced, and every `Evaluate` an optimizer runs (a trial).
+
+A trial during which LM calls failed and none succeeded is reported as failed (score None), not
+as the 0.0 that `dspy.Evaluate` scores failed examples with and that MIPROv2 gives an Evaluate
+that raised (DSPY-NOTES.md): a dead server is not a bad candidate.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import dspy
 from dspy.utils.callback import BaseCallback
 from dspy.utils.usage_tracker import UsageTracker
 
-from engine.jobs.control import Budget, BudgetExceeded, CancelToken, RunCancelled
+from engine.jobs.control import Budget, BudgetExceeded, CancelToken, RunCancelled, RunStopped
 from engine.jobs.events import EventSink, LMCallFinished, Progress, TrialFinished, ignore
 from engine.lms.pricing import UNKNOWN_PRICE, Price, price_of, tokens_of
 
@@ -36,6 +40,8 @@ class RunMeter:
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self.logical_calls = 0
+        self.failed_calls = 0  # logical calls that ended with an exception
+        self.last_call_error: str | None = None
         self.real_calls = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -77,6 +83,17 @@ class RunMeter:
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started
 
+    def figures(self) -> dict:
+        """What the run has spent so far, as RunRecord fields (one consistent snapshot)."""
+        with self._lock:
+            return {"lm_calls": self.real_calls, "cached_calls": self.cached_calls, "tokens": self.tokens,
+                    "cost_usd": self.cost_usd, "elapsed_s": round(self.elapsed_s, 3)}
+
+    def call_outcomes(self) -> tuple[int, int]:
+        """(succeeded, failed) logical calls so far."""
+        with self._lock:
+            return self.logical_calls, self.failed_calls
+
     def context(self):
         """The `dspy.context` that routes this run's calls through the meter."""
         return dspy.context(callbacks=[self.callback], usage_tracker=self.tracker)
@@ -116,11 +133,15 @@ class RunMeter:
         if reason:
             raise BudgetExceeded(reason)
 
-    def after_lm_call(self, *, succeeded: bool) -> None:
+    def after_lm_call(self, *, succeeded: bool, error: BaseException | None = None) -> None:
         """Every call that passed before_lm_call ends here (DSPy runs end callbacks in a finally)."""
         with self._idle:
             if succeeded:
                 self.logical_calls += 1
+            else:
+                self.failed_calls += 1
+                if error is not None:
+                    self.last_call_error = f"{type(error).__name__}: {error}"
             self._in_flight -= 1
             self._idle.notify_all()
 
@@ -171,6 +192,14 @@ class RunMeter:
         # minibatch score (noisy, and minibatches differ); within a rank the higher score wins.
         return 2 if kind == self.selects_on else 0 if kind == MINIBATCH else 1
 
+    def trial_failed(self, kind: str, reason: str) -> None:
+        """An optimizer's scoring of a candidate failed (its LM calls, or the evaluation itself)."""
+        with self._lock:
+            event = TrialFinished(index=len(self.trials) + 1, score=None, best_so_far=self.best_score, kind=kind,
+                                  detail={"failed": reason})
+            self.trials.append(event)
+        self.sink(event)
+
     def trial_finished(self, score: float, kind: str, program=None) -> None:
         """An optimizer scored a candidate. The best so far is the one a stop would keep (see _rank)."""
         rank = self._rank(kind)
@@ -211,7 +240,7 @@ class _MeterCallback(BaseCallback):
         self._meter.before_lm_call()
 
     def on_lm_end(self, call_id, outputs, exception=None):
-        self._meter.after_lm_call(succeeded=exception is None)
+        self._meter.after_lm_call(succeeded=exception is None, error=exception)
 
     def on_module_start(self, call_id, instance, inputs):
         if getattr(instance, ROOT_MARK, False):
@@ -223,11 +252,21 @@ class _MeterCallback(BaseCallback):
         metadata = inputs.get("callback_metadata") or {}
         kind = MINIBATCH if metadata.get("metric_key") == "eval_minibatch" else \
             self._meter.trial_kind(len(devset) if devset is not None else None)
-        self._evaluations[call_id] = (kind, inputs.get("program"))
+        self._evaluations[call_id] = (kind, inputs.get("program"), self._meter.call_outcomes())
 
     def on_evaluate_end(self, call_id, outputs, exception=None):
-        kind, program = self._evaluations.pop(call_id, ("minibatch", None))
-        if exception is not None or outputs is None:
+        kind, program, (ok_before, failed_before) = self._evaluations.pop(call_id, (MINIBATCH, None, (0, 0)))
+        if isinstance(exception, RunStopped):
+            return  # a cancel or a budget stop, not a verdict on the candidate
+        ok, failed = self._meter.call_outcomes()
+        if exception is not None:
+            self._meter.trial_failed(kind, f"the evaluation failed: {type(exception).__name__}: {exception}")
+            return
+        if failed > failed_before and ok == ok_before:
+            self._meter.trial_failed(kind, f"all {failed - failed_before} LM calls failed (last: "
+                                           f"{self._meter.last_call_error or 'unknown error'})")
+            return
+        if outputs is None:
             return
         score = getattr(outputs, "score", outputs)
         try:

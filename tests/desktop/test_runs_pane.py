@@ -315,3 +315,15 @@ def test_cost_is_shown_live_and_in_the_history_and_the_budget_can_cap_it(pane, s
     assert pane.history_model.index(0, column).data() == "$0.00"
     pane.history_model.set_records([record.model_copy(update={"cost_usd": None})])
     assert pane.history_model.index(0, column).data() == "unknown"
+
+
+def test_a_failed_trial_shows_as_failed_not_as_a_zero_score(pane):
+    from engine.jobs.events import TrialFinished
+
+    pane._on_event(TrialFinished(index=1, score=None, best_so_far=None, kind="validation",
+                                 detail={"failed": "all 6 LM calls failed (last: server error 500)"}))
+    pane._on_event(TrialFinished(index=2, score=0.5, best_so_far=0.5, kind="validation"))
+    shown = [[pane.trials_table.item(row, c).text() for c in range(4)] for row in range(2)]
+    assert shown == [["1", "failed", "—", "validation"], ["2", "0.500", "0.500", "validation"]]
+    assert [t[0] for t in pane.chart.trials] == [2]  # nothing plotted at 0 for the failed one
+    assert "trial 1 failed (validation): all 6 LM calls failed" in pane.log.toPlainText()

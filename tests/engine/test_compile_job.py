@@ -5,7 +5,7 @@ import pytest
 from engine.errors import LeakageError, OptimizerError, WorkbenchError
 from engine.jobs.compile import CompileJob, CompileSettings
 from engine.jobs.control import Budget, CancelToken
-from engine.jobs.events import LMCallFinished, Progress, RunFinished, StageStarted
+from engine.jobs.events import LMCallFinished, Progress, RunFinished, StageStarted, TrialFinished
 
 
 def run_job(project, events=None, cancel=None, **settings):
@@ -172,3 +172,26 @@ def test_compact_runs_calibrate_choice_scoring_on_training_inputs_only(sample_pr
         assert len(rows) == min(40, len(train))
         assert all(set(row) == set(inputs) for row in rows)  # inputs only: no label
         assert {tuple(row[n] for n in inputs) for row in rows} <= known
+
+
+@pytest.mark.parametrize("max_errors", [1000, None])  # Evaluate scores the failures 0.0 / raises
+def test_a_trial_whose_lm_calls_all_failed_is_recorded_as_failed_not_as_a_zero_score(
+        sample_project, scripted_connect, max_errors):
+    from engine.lms.errors import ModelCallError
+
+    scripted = scripted_connect()
+
+    def server_error(messages):
+        raise ModelCallError("the server answered 500 Internal Server Error", kind="server", status=500)
+
+    scripted.lm._engine_spec._complete_messages = server_error
+    events = []
+    params = {"num_candidate_programs": 1, **({"max_errors": max_errors} if max_errors else {})}
+    _, record = run_job(sample_project, events, optimizer="bootstrap-rs", params=params, limit=6)
+    trials = sample_project.store.trials(record.run_id)
+    assert trials and [e.index for e in events if isinstance(e, TrialFinished)] == [t.index for t in trials]
+    for trial in trials:
+        assert trial.score is None
+        assert "500 Internal Server Error" in trial.detail["failed"]
+    assert record.status == "failed" and record.events_summary["failed_trials"] == len(trials)
+    assert record.events_summary["best_trial_score"] is None

@@ -313,6 +313,18 @@ def test_trials_come_back_in_index_order_and_a_repeated_index_is_refused(store):
     assert len(store.trials(run_id)) == 3
 
 
+def test_a_trial_and_the_run_figures_it_brings_are_written_in_one_transaction(store):
+    store.create_run(make_run())
+    run_id = make_run().run_id
+    store.add_trial(make_trial(run_id, 0, score=0.5), lm_calls=12, program_state={"p": {"demos": [1]}})
+    record = store.get_run(run_id)
+    assert [t.index for t in store.trials(run_id)] == [0]
+    assert record.lm_calls == 12 and record.program_state == {"p": {"demos": [1]}}
+    with pytest.raises(ValueError):  # an invalid figure: neither the trial nor the figures are written
+        store.add_trial(make_trial(run_id, 1, score=0.7), lm_calls="many")
+    assert [t.index for t in store.trials(run_id)] == [0] and store.get_run(run_id).lm_calls == 12
+
+
 def test_evaluation_is_one_per_run_which_and_split_and_a_new_one_replaces_it(store):
     store.create_run(make_run())
     run_id = make_run().run_id
