@@ -28,6 +28,7 @@ import httpx
 from engine.lms import json_modes
 from engine.lms.errors import ModelCallError, short_body
 from engine.lms.http_engine import EngineBase, Retryable, chat_messages, make_response, schema_of
+from engine.lms.profiles import key_command
 from engine.lms.reliability import RETRY_STATUSES, parse_retry_after
 
 # What a server's refusal of a response format names (checked in the body of a 400, 422 or 500).
@@ -193,7 +194,7 @@ class OpenAICompatEngine(EngineBase):
                         else f"wants an API key and profile {self.profile.name!r} has none")
                 raise ModelCallError(
                     f"the server at {self.base_url} {what} (HTTP {status}: {detail}); store the right key with "
-                    f"`dspy-workbench models key {self.profile.name}` (it reads the key from stdin)",
+                    + key_command(self.profile.name),
                     kind="auth", status=status)
             if status == 404:
                 raise ModelCallError(
