@@ -122,12 +122,13 @@ def test_a_short_compile_runs_against_the_server(capsys, llama_server, project):
 def test_an_answer_that_did_not_parse_is_asked_again_on_the_next_run(capsys, llama_server, project):
     # Unconstrained (json_mode none), SmolLM2 often answers prose the adapter cannot parse; those
     # replies must not be cached. The same profile, constrained, then asks again for exactly them.
-    _add(capsys, "local", llama_server.url, "--json-mode", "none")
-    loose = _evaluate(capsys, project, "local", "--limit", "8")
+    # max_tokens is part of the cache key: both profiles keep the same (short) one.
+    _add(capsys, "local", llama_server.url, "--json-mode", "none", "--max-tokens", "40")
+    loose = _evaluate(capsys, project, "local", "--limit", "6")
     assert loose["parse_failures"] > 0, loose
-    _add(capsys, "local", llama_server.url, "--json-mode", "json_object", "--replace")
+    _add(capsys, "local", llama_server.url, "--json-mode", "json_object", "--max-tokens", "40", "--replace")
     close_engines()
-    strict = _evaluate(capsys, project, "local", "--limit", "8")
+    strict = _evaluate(capsys, project, "local", "--limit", "6")
     assert strict["lm_calls"] == loose["parse_failures"]  # the parsed ones came from the cache
     assert strict["parse_failures"] == 0
 
