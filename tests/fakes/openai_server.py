@@ -12,9 +12,9 @@ of the same code paths; each behaviour copies a named real server's documented a
   the requested alias, as OpenAI's API reports `gpt-4o-mini-2024-07-18` for `gpt-4o-mini`) and
   `system_fingerprint` (OpenAI);
 - response_format: OpenAI's {"type": "json_schema", "json_schema": {"schema"}} and llama.cpp's
-  {"type": "json_object", "schema"}; `accept` limits which it takes, and a refused one gets a 400
-  naming response_format (vLLM's and LM Studio's answer; llama-cpp-python's own 500 is tested
-  against the real server);
+  {"type": "json_object", "schema"}; `accept` limits which it takes, and a refused one gets a
+  `reject_status` (400: vLLM's and LM Studio's answer; 422: a FastAPI validation error; 500:
+  llama-cpp-python's, whose real answer is tested against the real server) naming response_format;
 - `api_key`: when set, a request without `Authorization: Bearer <that key>` gets 401 (OpenAI's
   invalid_api_key body; llama-cpp-python's server answers 401 {"detail": "Invalid API key"});
 - `models`: the ids it serves (404 model_not_found for others, as OpenAI and vLLM answer;
@@ -44,7 +44,7 @@ class FakeOpenAI(FakeServer):
     def __init__(self, *, latency: float = 0.0, model: str = "gpt-4o-mini",
                  served_model: str | None = "gpt-4o-mini-2024-07-18", models=None, fingerprint: str = "fp_44709d6fcb",
                  api_key: str | None = None, accept=("json_schema", "json_object"), chooser=None,
-                 huge_bytes: int = 5_000_000):
+                 huge_bytes: int = 5_000_000, reject_status: int = 400):
         super().__init__(latency=latency)
         self.model = model
         self.served = {model: served_model or model}
@@ -54,6 +54,7 @@ class FakeOpenAI(FakeServer):
         self.accept = tuple(accept)
         self.chooser = chooser
         self.huge_bytes = huge_bytes
+        self.reject_status = reject_status
         self.bodies: list[dict] = []
         self.usages: list[dict] = []  # each completion answered: its messages and the `usage` it reported
         self.auth_seen: list[bool] = []  # whether each chat request carried the right key
@@ -103,7 +104,7 @@ class FakeOpenAI(FakeServer):
         fmt = body.get("response_format") or {}
         kind = fmt.get("type")
         if kind in ("json_schema", "json_object") and kind not in self.accept:
-            return h.send_json(400, _error(f"response_format type '{kind}' is not supported; use one of "
+            return h.send_json(self.reject_status, _error(f"response_format type '{kind}' is not supported; use one of "
                                            f"{list(self.accept) or ['text']}", "invalid_request_error",
                                            param="response_format"))
         with self.lock:
