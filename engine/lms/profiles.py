@@ -40,7 +40,8 @@ PromptFormat = Literal["compact", "chat", "json"]
 #   json_schema  OpenAI's {"type": "json_schema", "json_schema": {"name", "schema"}} (vLLM, LM Studio)
 #   json_object  {"type": "json_object", "schema": {...}} (llama.cpp's server)
 #   none         no response_format at all (servers that reject both)
-#   auto         json_schema first; on a 400 that names the response format, json_object, then none
+#   auto         json_schema first; when the server refuses it (400, 422 or 500 naming the response
+#                format), json_object, then none; the mode that worked is remembered (engine.lms.json_modes)
 JsonMode = Literal["auto", "json_schema", "json_object", "none"]
 USER_FILE = "models.toml"
 
