@@ -106,17 +106,20 @@ def list_profiles(project=None) -> list[ProfileInfo]:
 
 
 def add_profile(name: str, *, provider: str, model: str = "", base_url: str | None = None,
-                api_key: str | None = None, replace: bool = False, **settings) -> ModelProfile:
+                api_key: str | None = None, replace: bool = False, ask_server: bool = True,
+                **settings) -> ModelProfile:
     """Validate and save a profile to the user's models.toml; its key (if given) goes to the keyring.
 
     An openai-compatible profile without a model takes the one model its server lists
-    (`served_model`). With a key, nothing is saved unless the key can be stored: without a usable
-    keyring the error names the environment variable to use instead, and models.toml is unchanged.
+    (`served_model`); `ask_server=False` never touches the network (a caller on the GUI thread), and
+    a missing model is then the usual one-sentence error. With a key, nothing is saved unless the
+    key can be stored: without a usable keyring the error names the environment variable to use
+    instead, and models.toml is unchanged.
     """
     data = {"provider": provider, "model": model, **({"base_url": base_url} if base_url else {}),
             **{k: v for k, v in settings.items() if v is not None}}
     where = str(user_config_path())
-    if not model.strip() and provider.strip().lower() == OPENAI_COMPATIBLE:
+    if ask_server and not model.strip() and provider.strip().lower() == OPENAI_COMPATIBLE:
         data["model"] = served_model(parse_profile(name, {**data, "model": "-"}, where=where), api_key=api_key)
     profile = parse_profile(name, data, where=where)
     try:
