@@ -14,7 +14,7 @@ from engine.errors import ModelError
 from engine.lms.answer_cache import cache_key
 from engine.lms.connect import connect
 from engine.lms.profiles import ModelProfile
-from tests.fakes.fixtures import fast_backoff, fresh_engines, no_real_keyring  # noqa: F401
+from tests.fakes.fixtures import fast_backoff, fresh_engines, no_real_keyring, sample_triage_project  # noqa: F401
 from tests.fakes.openai_server import FakeOpenAI
 
 SIGNATURE = "ticket -> urgency: Literal['low', 'medium', 'high']"
@@ -99,3 +99,24 @@ def test_a_reply_bigger_than_max_tokens_allows_is_dropped_before_it_reaches_the_
         assert grown < 100_000, human_size(grown)
         server.fail(None)
         assert _ask(connected).urgency == "low"
+
+
+def test_evaluate_asks_again_for_the_rows_whose_answers_did_not_parse(sample_triage_project, capsys):
+    import json
+
+    from engine.cli.main import main
+    from engine.lms import manage
+
+    project = sample_triage_project
+    with FakeOpenAI() as server:
+        manage.add_profile("lab", provider="openai-compatible", model="gpt-4o-mini", base_url=server.url)
+        argv = ["evaluate", str(project.root), "--baseline", "--split", "validation", "--limit", "4", "--model", "lab",
+                "--json"]
+        server.fail("prose", count=3)  # the first calls answer prose (connect's 5-token probe among them)
+        assert main(argv) == 0
+        first = json.loads(capsys.readouterr().out)
+        failed = first["parse_failures"]
+        assert failed >= 1 and first["lm_calls"] == 4
+        assert main(argv) == 0  # the server is healthy now: only the rows that did not parse are asked again
+        second = json.loads(capsys.readouterr().out)
+    assert second["parse_failures"] == 0 and second["lm_calls"] == failed and second["cached_calls"] == 4 - failed

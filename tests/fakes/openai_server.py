@@ -112,7 +112,7 @@ class FakeOpenAI(FakeServer):
         self.wait_latency()
         messages = body.get("messages") or []
         if mode == "prose":
-            content = "Sure! Here is my answer: this one sounds fairly urgent to me."
+            content = "Sure! Happy to help with that one."
         elif mode == "huge":
             content = "x" * self.huge_bytes
         elif kind == "json_schema":
