@@ -166,7 +166,7 @@ class OpenAICompatEngine(EngineBase):
         try:
             limit = reply_byte_limit(max_tokens) if response.status_code < 400 else _ERROR_BODY_LIMIT
             body = bytearray()
-            for chunk in response.iter_raw():
+            for chunk in response.iter_bytes():  # decoded: a gzip bomb counts at its real size
                 body += chunk
                 if len(body) > limit:
                     if response.status_code >= 400:
@@ -178,8 +178,8 @@ class OpenAICompatEngine(EngineBase):
                         kind="too_large")
         finally:
             response.close()
-        return httpx.Response(response.status_code, headers=response.headers, content=bytes(body),
-                              request=request)
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
+        return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request)
 
     def _check(self, response: httpx.Response, *, sent_key: bool, sent_format: bool = False) -> dict:
         status = response.status_code

@@ -82,18 +82,18 @@ def test_evaluate_with_a_default_profile_falls_back_once_to_json_object_and_cost
                                                                                           project):
     _add(capsys, "local", llama_server.url)
     refused_before = llama_server.status_count(500)
-    result = _evaluate(capsys, project, "local", "--limit", "6")
-    assert result["status"] == "succeeded" and result["n"] == 6
+    result = _evaluate(capsys, project, "local", "--limit", "4")
+    assert result["status"] == "succeeded" and result["n"] == 4
     assert result["parse_failures"] == 0 and result["errors"] == 0  # schema-constrained by the server's grammar
-    assert result["lm_calls"] == 6 and result["cost_usd"] == 0.0  # loopback: it runs on this machine
+    assert result["lm_calls"] == 4 and result["cost_usd"] == 0.0  # loopback: it runs on this machine
     # llama-cpp-python answers json_schema with a 500 (a validation body naming response_format):
     # one refused request, not retried, then json_object with the schema inline for every call.
     assert llama_server.status_count(500) - refused_before == 1
     assert json_modes.remembered(manage.get_profile("local")) == "json_object"
 
     close_engines()  # the next run (a new engine) starts with the mode it learned
-    result = _evaluate(capsys, project, "local", "--limit", "8")
-    assert result["lm_calls"] == 2 and result["cached_calls"] == 6 and result["parse_failures"] == 0
+    result = _evaluate(capsys, project, "local", "--limit", "5")
+    assert result["lm_calls"] == 1 and result["cached_calls"] == 4 and result["parse_failures"] == 0
     assert llama_server.status_count(500) - refused_before == 1
 
 
@@ -111,7 +111,7 @@ def test_a_short_compile_runs_against_the_server(capsys, llama_server, project):
     _add(capsys, "local", llama_server.url)
     code, out, err = run(capsys, "compile", str(project.root), "--model", "local", "--optimizer",
                          "bootstrap-fewshot", "--param", "max_bootstrapped_demos=1", "--param", "max_labeled_demos=1",
-                         "--limit", "4", "--json")
+                         "--limit", "3", "--json")
     assert code == 0, err
     report = json.loads(out)
     assert report["status"] == "succeeded", report
@@ -124,11 +124,11 @@ def test_an_answer_that_did_not_parse_is_asked_again_on_the_next_run(capsys, lla
     # replies must not be cached. The same profile, constrained, then asks again for exactly them.
     # max_tokens is part of the cache key: both profiles keep the same (short) one.
     _add(capsys, "local", llama_server.url, "--json-mode", "none", "--max-tokens", "40")
-    loose = _evaluate(capsys, project, "local", "--limit", "6")
+    loose = _evaluate(capsys, project, "local", "--limit", "4")
     assert loose["parse_failures"] > 0, loose
     _add(capsys, "local", llama_server.url, "--json-mode", "json_object", "--max-tokens", "40", "--replace")
     close_engines()
-    strict = _evaluate(capsys, project, "local", "--limit", "6")
+    strict = _evaluate(capsys, project, "local", "--limit", "4")
     assert strict["lm_calls"] == loose["parse_failures"]  # the parsed ones came from the cache
     assert strict["parse_failures"] == 0
 
