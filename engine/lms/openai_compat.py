@@ -173,8 +173,8 @@ class OpenAICompatEngine(EngineBase):
                         break  # an error body is only read for its message
                     raise ModelCallError(
                         f"the server at {self.base_url} sent more than {limit:,} bytes for one answer of at most "
-                        f"{max_tokens} tokens, so it ignores max_tokens; the answer was dropped (nothing cached). "
-                        f"Fix the server's settings, or lower max_tokens of profile {self.profile.name!r}",
+                        f"{max_tokens} tokens, so it ignores max_tokens; the answer was dropped (nothing cached); "
+                        f"fix the server's settings, or lower max_tokens of profile {self.profile.name!r}",
                         kind="too_large")
         finally:
             response.close()
