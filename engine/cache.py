@@ -7,6 +7,10 @@ draw their "random" samples deterministically from the seed. So re-running an id
 (same program, data, optimizer settings, seed and model revision) makes **zero** real LM calls:
 every answer comes from this cache, and the run reproduces the same program in seconds.
 
+Only answers the prompt format could parse stay in it (engine.lms.answer_cache evicts a reply whose
+parse failed, so the next run asks again), and an OpenAI-compatible reply is read only up to what the
+profile's max_tokens allows (engine.lms.openai_compat), so one answer cannot put megabytes here.
+
 Clearing the cache deletes that folder's contents. The next identical compile then calls the model
 again for every prompt (slower, costs tokens on paid APIs, and on a sampling model may choose
 differently). Clearing also drops this process's handle on the old cache

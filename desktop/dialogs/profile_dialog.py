@@ -288,14 +288,11 @@ class ProfileDialog(QDialog):
             else:
                 if not name:
                     raise WorkbenchError("give the profile a name")
-                manage.add_profile(name, api_key=key, replace=self._editing, **self.settings())
+                manage.add_profile(name, api_key=key, replace=self._editing, ask_server=False, **self.settings())
         except KeyringUnavailable as exc:
-            # The profile itself was saved; only the key was not. Retrying edits it.
+            # Nothing was saved (the engine saves no profile whose key it cannot store); the other
+            # fields stay as typed for another try, the key field is cleared.
             self.key_edit.clear()
-            if not self._key_only:
-                self._editing = True
-                self.name_edit.setEnabled(False)
-                self.saved.emit(name)
             self.banner.show_error(str(exc))
             return False
         except WorkbenchError as exc:

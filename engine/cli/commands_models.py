@@ -30,7 +30,9 @@ def register(sub) -> None:
     s.add_argument("name")
     s.add_argument("--provider", required=True,
                    help="ollama, openai-compatible, or a LiteLLM provider (openai, anthropic, gemini, mistral, ...)")
-    s.add_argument("--model", required=True, help="e.g. llama3.2, qwen2.5-7b-instruct, gpt-4o-mini")
+    s.add_argument("--model", default="",
+                   help="e.g. llama3.2, qwen2.5-7b-instruct, gpt-4o-mini (openai-compatible: default the one model "
+                        "the server lists)")
     s.add_argument("--base-url", help="the server (Ollama: default OLLAMA_HOST or http://localhost:11434)")
     s.add_argument("--api-key-stdin", action="store_true", help="read the API key from stdin into the OS keyring")
     s.add_argument("--api-key-env", metavar="VAR", help="the environment variable to read the key from instead")
@@ -179,11 +181,14 @@ def cmd_add(args) -> int:
     from engine.lms.profiles import user_config_path
 
     result = {"name": profile.name, "profile": profile.to_toml(), "file": str(user_config_path()),
-              "key": key_source(profile) or ("missing" if profile.needs_key else None)}
+              "key": key_source(profile) or ("missing" if profile.needs_key else None),
+              "model_from_server": not args.model}
     if args.json:
         print_json(result)
     else:
         print(f"added model profile {profile.name!r} ({profile.provider} {profile.model}) to {result['file']}")
+        if result["model_from_server"]:
+            print(f"  model {profile.model!r}: the one model {profile.base_url} lists")
         if result["key"] == "keyring":
             print("  the API key is in the OS keyring")
         elif result["key"] == "missing":

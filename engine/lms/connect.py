@@ -13,7 +13,8 @@ exit 2) and resolves the exact revision the run will record:
 
 For the last two, one tiny real call (5 tokens) asks the server which model answers. The
 revision and the endpoint are part of each LM's cache key (its model string, or a request
-header for LiteLLM), because DSPy's cache key ignores api_base (DSPY-NOTES.md).
+header for LiteLLM), because DSPy's cache key ignores api_base (DSPY-NOTES.md). Every LM and
+its adapter carry engine.lms.answer_cache's guard: a reply that does not parse leaves the cache.
 
 `test_connection(profile)` makes one tiny real call without retries and reports the latency, the
 resolved revision and, on failure, a diagnosis sentence (unreachable, bad key, unknown model,
@@ -59,6 +60,7 @@ def connect(profile: ModelProfile, *, probe: bool = True) -> ConnectedLM:
     """A ready LM for the profile. `probe=False` skips the tiny revision call (the revision is
     then the requested id) for OpenAI-compatible and hosted profiles."""
     from engine.adapters import make_adapter
+    from engine.lms.answer_cache import guard
 
     kind = profile.kind
     observer = engine = None
@@ -73,7 +75,9 @@ def connect(profile: ModelProfile, *, probe: bool = True) -> ConnectedLM:
     else:
         lm, revision = _hosted(profile, probe=probe)
         observer = lm._wb_observer
-    return ConnectedLM(profile=profile, lm=lm, adapter=make_adapter(profile.format), revision=revision,
+    adapter = make_adapter(profile.format)
+    guard(lm, adapter)  # an answer that does not parse is never kept in the LM cache
+    return ConnectedLM(profile=profile, lm=lm, adapter=adapter, revision=revision,
                        observer=observer, engine=engine)
 
 

@@ -26,6 +26,7 @@ import time
 import dspy
 
 from engine.lms.errors import ModelCallError, short_body
+from engine.lms.profiles import key_command
 from engine.lms.reliability import InFlight, RevisionObserver, slots_for
 
 REVISION_HEADER = "X-DSPy-Workbench-Revision"
@@ -126,7 +127,7 @@ def diagnose(profile, exc: Exception) -> ModelCallError:
     if isinstance(exc, litellm.AuthenticationError) or status in (401, 403) or isinstance(
             exc, getattr(litellm, "PermissionDeniedError", ())):
         return ModelCallError(f"{where} rejected the API key of profile {name!r} (HTTP {status or 401}); store the "
-                              f"right key with `dspy-workbench models key {name} --api-key-stdin`",
+                              f"right key with {key_command(name)}",
                               kind="auth", status=status or 401)
     if isinstance(exc, litellm.NotFoundError) or status == 404:
         return ModelCallError(f"{where} does not know model {profile.model!r} (HTTP 404: {text}); check the model "

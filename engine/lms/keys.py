@@ -72,6 +72,13 @@ def _unavailable_sentence(profile_name: str, env_var: str | None, why: str) -> s
 
 # -- storing and reading ---------------------------------------------------------------------
 
+def check_can_store(profile_name: str, *, env_var: str | None = None) -> None:
+    """Raise KeyringUnavailable (the sentence store_key would give) when no usable keyring is there."""
+    usable, description = backend_status()
+    if not usable:
+        raise KeyringUnavailable(_unavailable_sentence(profile_name, env_var, description))
+
+
 def store_key(profile_name: str, key: str, *, env_var: str | None = None) -> str:
     """Put `key` in the OS keyring under the profile's name; returns the backend's name."""
     import keyring
@@ -79,11 +86,11 @@ def store_key(profile_name: str, key: str, *, env_var: str | None = None) -> str
 
     key = (key or "").strip()
     if not key:
-        raise ModelError(f"no key was given for profile {profile_name!r}; pipe it on stdin (--api-key-stdin)")
+        raise ModelError(f"no key was given for profile {profile_name!r}; pipe it on stdin to "
+                         f"`dspy-workbench models key {profile_name}`")
     remember_secret(key)
-    usable, description = backend_status()
-    if not usable:
-        raise KeyringUnavailable(_unavailable_sentence(profile_name, env_var, description))
+    check_can_store(profile_name, env_var=env_var)
+    description = backend_status()[1]
     try:
         keyring.set_password(SERVICE, profile_name, key)
     except KeyringError as exc:
@@ -136,13 +143,15 @@ def get_key(profile) -> str | None:
 
 
 def require_key(profile) -> str:
+    from engine.lms.profiles import key_command
+
     key = get_key(profile)
     if key:
         return key
     env_var = profile.key_env_var()
     raise ModelError(
         f"profile {profile.name!r} ({profile.provider}) has no API key: store one with "
-        f"`dspy-workbench models key {profile.name} --api-key-stdin`"
+        f"{key_command(profile.name)}"
         + (f" or set {env_var}" if env_var else "")
     )
 

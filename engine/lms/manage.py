@@ -3,6 +3,7 @@
     list_profiles(project=None) -> list[ProfileInfo]
     get_profile(name, project=None) -> ModelProfile
     add_profile(name, provider=..., model=..., base_url=None, api_key=None, replace=False, **settings) -> ModelProfile
+    served_model(profile, api_key=None) -> str            (the one model an OpenAI-compatible server lists)
     remove_profile(name, delete_key=True) -> bool
     set_api_key(name, key, project=None) -> str          (the keyring backend's name)
     delete_api_key(name) -> bool
@@ -25,11 +26,13 @@ from engine.lms import keys
 from engine.lms.profiles import (
     EMBEDDED,
     OLLAMA,
+    OPENAI_COMPATIBLE,
     ModelProfile,
     merged_profiles,
     parse_profile,
     profile_sources,
     remove_user_profile,
+    restore_user_profile,
     save_user_profile,
     user_config_path,
     user_profiles,
@@ -103,22 +106,56 @@ def list_profiles(project=None) -> list[ProfileInfo]:
 
 
 def add_profile(name: str, *, provider: str, model: str = "", base_url: str | None = None,
-                api_key: str | None = None, replace: bool = False, **settings) -> ModelProfile:
+                api_key: str | None = None, replace: bool = False, ask_server: bool = True,
+                **settings) -> ModelProfile:
     """Validate and save a profile to the user's models.toml; its key (if given) goes to the keyring.
 
-    The profile is saved even when the key cannot be stored; the error then says so and names the
-    environment variable to use instead.
+    An openai-compatible profile without a model takes the one model its server lists
+    (`served_model`); `ask_server=False` never touches the network (a caller on the GUI thread), and
+    a missing model is then the usual one-sentence error. With a key, nothing is saved unless the
+    key can be stored: without a usable keyring the error names the environment variable to use
+    instead, and models.toml is unchanged.
     """
     data = {"provider": provider, "model": model, **({"base_url": base_url} if base_url else {}),
             **{k: v for k, v in settings.items() if v is not None}}
-    profile = parse_profile(name, data, where=str(user_config_path()))
-    save_user_profile(profile, replace=replace)
-    if api_key:
-        try:
-            keys.store_key(name, api_key, env_var=profile.key_env_var())
-        except keys.KeyringUnavailable as exc:
-            raise keys.KeyringUnavailable(f"profile {name!r} was saved without a key: {exc}") from None
+    where = str(user_config_path())
+    if ask_server and not model.strip() and provider.strip().lower() == OPENAI_COMPATIBLE:
+        data["model"] = served_model(parse_profile(name, {**data, "model": "-"}, where=where), api_key=api_key)
+    profile = parse_profile(name, data, where=where)
+    try:
+        if api_key:
+            keys.check_can_store(name, env_var=profile.key_env_var())  # before anything is written
+        previous = save_user_profile(profile, replace=replace)
+        if api_key:
+            try:
+                keys.store_key(name, api_key, env_var=profile.key_env_var())
+            except keys.KeyringUnavailable:
+                restore_user_profile(name, previous)  # the keyring refused it after all: save nothing
+                raise
+    except keys.KeyringUnavailable as exc:
+        raise keys.KeyringUnavailable(f"profile {name!r} was not saved: {exc}") from None
     return profile
+
+
+def served_model(profile: ModelProfile, *, api_key: str | None = None) -> str:
+    """The one model id an OpenAI-compatible server lists on GET /models (a sentence otherwise)."""
+    from engine.lms.openai_compat import OpenAICompatEngine
+
+    engine = OpenAICompatEngine(profile, key_fn=lambda: api_key or keys.get_key(profile))
+    try:
+        listed = engine.list_models()
+    finally:
+        engine.close()
+    url = profile.base_url
+    if listed is None:
+        raise ModelError(f"the server at {url} does not list its models (GET {url}/models); name the model "
+                         "with --model")
+    if not listed:
+        raise ModelError(f"the server at {url} lists no models; load one into it, or name the model with --model")
+    if len(listed) > 1:
+        shown = ", ".join(listed[:20]) + (f" and {len(listed) - 20} more" if len(listed) > 20 else "")
+        raise ModelError(f"the server at {url} serves {len(listed)} models ({shown}); choose one with --model")
+    return listed[0]
 
 
 def remove_profile(name: str, *, delete_key: bool = True) -> bool:

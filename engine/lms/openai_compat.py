@@ -3,8 +3,16 @@
 One engine per profile posts to `{base_url}/chat/completions` with httpx. The compact adapter's
 JSON schema goes out in the shape the profile's `json_mode` names (see engine.lms.profiles):
 OpenAI's `json_schema` (vLLM, LM Studio), llama.cpp's `{"type": "json_object", "schema": ...}`,
-or nothing; `auto` starts with `json_schema` and, when the server answers 400 about the response
-format, falls back to `json_object` and then to none, once per engine (remembered).
+or nothing; `auto` starts with `json_schema` and, when the server says it does not take that
+response format, falls back to `json_object` (with the schema inline) and then to none. Real
+servers say so in different ways: vLLM and LM Studio answer 400, FastAPI-based servers 422, and
+llama-cpp-python's server 500 with a validation body (`Input should be 'text' or 'json_object'`);
+any of 400, 422 and 500 whose body names `response_format`, `json_schema` or `json_object` counts,
+and is never retried. The mode that worked is remembered per profile and server in
+`<cache dir>/json_modes.json` (engine.lms.json_modes), so the next run starts with it.
+
+A reply is read up to a size that `max_tokens` allows (`reply_byte_limit`): a server that
+ignores max_tokens cannot fill the memory or the LM cache with one answer.
 
 The key (if any) is read from the keyring or the environment at each call, sent as
 `Authorization: Bearer ...`, and never logged or put into an error message.
@@ -17,12 +25,23 @@ import threading
 
 import httpx
 
+from engine.lms import json_modes
 from engine.lms.errors import ModelCallError, short_body
 from engine.lms.http_engine import EngineBase, Retryable, chat_messages, make_response, schema_of
+from engine.lms.profiles import key_command
 from engine.lms.reliability import RETRY_STATUSES, parse_retry_after
 
-_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "grammar", "format")
+# What a server's refusal of a response format names (checked in the body of a 400, 422 or 500).
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object")
+_FORMAT_STATUSES = (400, 422, 500)
 _MODES_AFTER = {"json_schema": "json_object", "json_object": "none"}
+_ERROR_BODY_LIMIT = 64_000  # bytes of an error body read (enough for any real server's message)
+
+
+def reply_byte_limit(max_tokens: int) -> int:
+    """The most bytes one chat completion may take: 32 bytes a token (JSON-escaped text stays well
+    under that) plus 16 KB for the envelope (id, usage, logprobs: null, ...)."""
+    return 16_000 + 32 * max(1, int(max_tokens))
 
 
 class OpenAICompatEngine(EngineBase):
@@ -34,7 +53,10 @@ class OpenAICompatEngine(EngineBase):
         self.base_url = profile.base_url.rstrip("/")
         self.model = profile.model
         self._key_fn = key_fn or (lambda: get_key(profile))
-        self._mode = "json_schema" if profile.json_mode == "auto" else profile.json_mode
+        if profile.json_mode == "auto":
+            self._mode = json_modes.remembered(profile) or "json_schema"
+        else:
+            self._mode = profile.json_mode
         self._mode_lock = threading.Lock()
         connect_s = min(10.0, profile.timeout_s)
         self._http = httpx.Client(
@@ -87,19 +109,22 @@ class OpenAICompatEngine(EngineBase):
             wire_format = self._wire_format(mode, fmt_kind, schema, name)
             payload = {**body, **({"response_format": wire_format} if wire_format else {})}
             try:
-                return self.with_retries(lambda: self._post_chat(payload), retries=retries)
-            except ModelCallError as exc:
-                if not (wire_format and exc.kind == "bad_request" and self._may_fall_back(mode, exc)):
-                    raise
+                return self.with_retries(lambda: self._post_chat(payload, max_tokens=max_tokens), retries=retries)
+            except FormatRejected as exc:
+                if not self._fall_back(mode):
+                    raise ModelCallError(
+                        f"{exc}; profile {self.profile.name!r} asks for json_mode {mode!r}: set json_mode = \"auto\" "
+                        "in its [models] table (or re-add it with `--json-mode auto --replace`)", kind="bad_request",
+                        status=exc.status) from None
 
-    def _may_fall_back(self, mode: str, exc: ModelCallError) -> bool:
+    def _fall_back(self, mode: str) -> bool:
+        """Switch (once, for every thread) to the next response-format shape; remembered on disk."""
         if self.profile.json_mode != "auto" or mode not in _MODES_AFTER:
-            return False
-        if not any(word in str(exc).lower() for word in _FORMAT_WORDS):
             return False
         with self._mode_lock:
             if self._mode == mode:
                 self._mode = _MODES_AFTER[mode]
+                json_modes.remember(self.profile, self._mode)
         return True
 
     @staticmethod
@@ -116,11 +141,12 @@ class OpenAICompatEngine(EngineBase):
         key = self._key_fn()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
-    def _post_chat(self, payload: dict) -> dict:
+    def _post_chat(self, payload: dict, *, max_tokens: int) -> dict:
         url = f"{self.base_url}/chat/completions"
         headers = self._headers()
         try:
-            response = self._http.post(url, json=payload, headers=headers)
+            response = self._read_capped(self._http.build_request("POST", url, json=payload, headers=headers),
+                                         max_tokens)
         except httpx.TimeoutException:
             raise ModelCallError(
                 f"the server at {self.base_url} did not answer within {self.profile.timeout_s:g} s; it may be "
@@ -132,18 +158,44 @@ class OpenAICompatEngine(EngineBase):
         except httpx.TransportError as exc:
             raise Retryable("server", f"the connection to {self.base_url} broke during a call "
                             f"({type(exc).__name__}); the server may have crashed") from None
-        return self._check(response, sent_key=bool(headers))
+        return self._check(response, sent_key=bool(headers), sent_format="response_format" in payload)
 
-    def _check(self, response: httpx.Response, *, sent_key: bool) -> dict:
+    def _read_capped(self, request: httpx.Request, max_tokens: int) -> httpx.Response:
+        """Send and read the reply, refusing one bigger than `max_tokens` allows (never buffered whole)."""
+        response = self._http.send(request, stream=True)
+        try:
+            limit = reply_byte_limit(max_tokens) if response.status_code < 400 else _ERROR_BODY_LIMIT
+            body = bytearray()
+            for chunk in response.iter_bytes():  # decoded: a gzip bomb counts at its real size
+                body += chunk
+                if len(body) > limit:
+                    if response.status_code >= 400:
+                        break  # an error body is only read for its message
+                    raise ModelCallError(
+                        f"the server at {self.base_url} sent more than {limit:,} bytes for one answer of at most "
+                        f"{max_tokens} tokens, so it ignores max_tokens; the answer was dropped (nothing cached); "
+                        f"fix the server's settings, or lower max_tokens of profile {self.profile.name!r}",
+                        kind="too_large")
+        finally:
+            response.close()
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
+        return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request)
+
+    def _check(self, response: httpx.Response, *, sent_key: bool, sent_format: bool = False) -> dict:
         status = response.status_code
         if status >= 400:
             detail = _error_text(response)
+            if sent_format and status in _FORMAT_STATUSES and _names_a_format(response):
+                raise FormatRejected(
+                    f"the server at {self.base_url} does not take that response format (HTTP {status}: {detail})",
+                    kind="bad_request", status=status)
             if status in (401, 403):
                 what = (f"rejected the API key of profile {self.profile.name!r}" if sent_key
                         else f"wants an API key and profile {self.profile.name!r} has none")
                 raise ModelCallError(
                     f"the server at {self.base_url} {what} (HTTP {status}: {detail}); store the right key with "
-                    f"`dspy-workbench models key {self.profile.name} --api-key-stdin`", kind="auth", status=status)
+                    + key_command(self.profile.name),
+                    kind="auth", status=status)
             if status == 404:
                 raise ModelCallError(
                     f"the server at {self.base_url} does not serve model {self.model!r} (HTTP 404: {detail}); "
@@ -208,6 +260,15 @@ class OpenAICompatEngine(EngineBase):
             return [str(item["id"]) for item in data if isinstance(item, dict) and item.get("id")]
         except (ValueError, AttributeError):
             return None
+
+
+class FormatRejected(ModelCallError):
+    """The server refused the request's response_format (a 400, 422 or 500 naming it): not retried."""
+
+
+def _names_a_format(response: httpx.Response) -> bool:
+    text = response.text.lower()
+    return any(word in text for word in _FORMAT_WORDS)
 
 
 def _error_text(response: httpx.Response) -> str:

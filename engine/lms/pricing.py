@@ -4,10 +4,11 @@
 |-------------------------------------------|------------------------------------------------------|
 | prices set in the profile (any provider)  | tokens x the profile's USD per million in/out tokens |
 | embedded (llama.cpp), ollama              | $0: it runs on this machine                          |
+| openai-compatible on a loopback address   | $0: it runs on this machine (localhost, 127.x, ::1)  |
 | hosted (LiteLLM)                          | tokens x LiteLLM's own price map (bundled; the app   |
 |                                           | sets LITELLM_LOCAL_MODEL_COST_MAP so it never        |
 |                                           | fetches it), for the served model or the requested   |
-| openai-compatible without prices          | unknown (None), never $0                             |
+| openai-compatible elsewhere, no prices    | unknown (None), never $0                             |
 
 A cost the provider itself reports in the usage (`usage["cost"]`, as OpenRouter does) wins over
 any price. Cached calls are never priced here: only real calls reach a usage tracker.
@@ -17,9 +18,11 @@ so a hosted estimate may be slightly high: the safe side for a cost budget.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from engine.lms.profiles import EMBEDDED, OLLAMA, ModelProfile
+from engine.lms.profiles import EMBEDDED, OLLAMA, OPENAI_COMPATIBLE, ModelProfile
 
 LOCAL = "local"
 PROFILE = "profile"
@@ -81,12 +84,30 @@ def price_for(profile: ModelProfile, served_model: str | None = None) -> Price:
         return Price(PROFILE, profile.usd_per_million_input_tokens / 1e6, profile.usd_per_million_output_tokens / 1e6)
     if profile.provider in (EMBEDDED, OLLAMA):
         return Price(LOCAL)
+    if profile.provider == OPENAI_COMPATIBLE and is_loopback(profile.base_url):
+        return Price(LOCAL)
     if profile.kind == "hosted":
         for model in dict.fromkeys(m for m in (served_model, profile.model) if m):
             name = f"{profile.provider}/{model}"
             if _litellm_cost(name, 1, 1) is not None:
                 return Price(LITELLM, litellm_model=name)
     return UNKNOWN_PRICE
+
+
+def is_loopback(url: str | None) -> bool:
+    """Whether `url` points at this machine: localhost, 127.0.0.0/8 or ::1 (a LAN address is not)."""
+    try:
+        host = urlsplit(url or "").hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def price_of(connected) -> Price:

@@ -25,7 +25,9 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from engine.errors import ModelError
 
@@ -38,7 +40,8 @@ PromptFormat = Literal["compact", "chat", "json"]
 #   json_schema  OpenAI's {"type": "json_schema", "json_schema": {"name", "schema"}} (vLLM, LM Studio)
 #   json_object  {"type": "json_object", "schema": {...}} (llama.cpp's server)
 #   none         no response_format at all (servers that reject both)
-#   auto         json_schema first; on a 400 that names the response format, json_object, then none
+#   auto         json_schema first; when the server refuses it (400, 422 or 500 naming the response
+#                format), json_object, then none; the mode that worked is remembered (engine.lms.json_modes)
 JsonMode = Literal["auto", "json_schema", "json_object", "none"]
 USER_FILE = "models.toml"
 
@@ -66,6 +69,14 @@ _PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Keys that look like someone tried to put a secret into a profile file.
 _SECRET_KEYS = re.compile(r"(api[_-]?key|secret|token|password|bearer)$", re.IGNORECASE)
+# Query parameters that carry a credential (Azure's api-key, `?key=` of Google's APIs, signed URLs, ...).
+_SECRET_PARAMS = re.compile(r"(key|secret|token|password|passwd|pwd|auth|authorization|credential|signature|sig)s?$",
+                            re.IGNORECASE)
+
+
+def key_command(profile_name: str) -> str:
+    """The real command that stores a profile's key (it reads the key from stdin, never an argument)."""
+    return f"`dspy-workbench models key {profile_name}` (it reads the key from stdin)"
 
 
 def is_hosted(provider: str) -> bool:
@@ -131,14 +142,18 @@ class ModelProfile(BaseModel):
 
     @field_validator("base_url")
     @classmethod
-    def _url_is_plain(cls, url: str | None) -> str | None:
+    def _url_is_plain(cls, url: str | None, info: ValidationInfo) -> str | None:
         if url is None or not url.strip():
             return None
         url = url.strip().rstrip("/")
+        name = (info.data or {}).get("name") or "NAME"
+        if _carries_credentials(url):
+            # Never echo the URL: it holds the secret.
+            raise ValueError("the base URL carries credentials (a user name/password or a key in its query "
+                             f"string), which would be written to a file; give the URL without them and store "
+                             f"the key with {key_command(name)}")
         if not re.match(r"^https?://", url):
             raise ValueError(f"base URL {url!r} must start with http:// or https://")
-        if re.match(r"^https?://[^/@]*@", url):
-            raise ValueError("the base URL must not carry a user name or password; store the key in the keyring")
         return url
 
     @field_validator("api_key_env")
@@ -192,6 +207,19 @@ class ModelProfile(BaseModel):
         return self.model_dump(exclude={"name"}, exclude_none=True)
 
 
+def _carries_credentials(url: str) -> bool:
+    """A user name or password (`user:pass@host`), or a query parameter named like a credential."""
+    try:
+        parts = urlsplit(url)
+        userinfo = parts.username is not None or parts.password is not None
+    except ValueError:  # a malformed netloc (a bad port, brackets): look for '@' before the path
+        parts, userinfo = None, False
+    if userinfo or re.match(r"^[a-z][a-z0-9+.-]*://[^/?#]*@", url, re.IGNORECASE):
+        return True
+    query = parts.query if parts is not None else url.partition("?")[2]
+    return any(_SECRET_PARAMS.search(name.replace("-", "_")) for name, _ in parse_qsl(query, keep_blank_values=True))
+
+
 def embedded_profile() -> ModelProfile:
     return ModelProfile(name=EMBEDDED, provider=EMBEDDED, model="SmolLM2-135M-Instruct.Q4_1")
 
@@ -201,7 +229,7 @@ def parse_profile(name: str, data: dict, *, where: str = "project.toml") -> Mode
     if secrets:
         raise ModelError(
             f"model profile {name!r} in {where} has {secrets[0]!r}: never put API keys in a file; remove it "
-            f"and store the key with `dspy-workbench models key {name} --api-key-stdin` (the OS keyring)"
+            f"and store the key in the OS keyring with {key_command(name)}"
         )
     try:
         return ModelProfile.model_validate({**(data or {}), "name": name})
@@ -260,8 +288,8 @@ def _write_user_section(section: dict) -> None:
     atomic_write_text(user_config_path(), header + body)
 
 
-def save_user_profile(profile: ModelProfile, *, replace: bool = False) -> None:
-    """Write one profile to the user's models.toml (atomically)."""
+def save_user_profile(profile: ModelProfile, *, replace: bool = False) -> dict | None:
+    """Write one profile to the user's models.toml (atomically); returns the table it replaced, if any."""
     if profile.name == EMBEDDED:
         raise ModelError("`embedded` is built in; choose another name for your profile")
     section = _read_user_section()
@@ -270,7 +298,19 @@ def save_user_profile(profile: ModelProfile, *, replace: bool = False) -> None:
             f"you already have a model profile named {profile.name!r}; remove it first "
             f"(`dspy-workbench models remove {profile.name}`) or pass --replace"
         )
+    previous = section.get(profile.name)
     section[profile.name] = profile.to_toml()
+    _write_user_section(section)
+    return previous
+
+
+def restore_user_profile(name: str, previous: dict | None) -> None:
+    """Undo a save_user_profile: put back the table it replaced, or remove the new one."""
+    section = _read_user_section()
+    if previous is None:
+        section.pop(name, None)
+    else:
+        section[name] = previous
     _write_user_section(section)
 
 

@@ -159,7 +159,7 @@ def test_prices_set_in_the_dialog_are_saved_shown_and_can_be_unset(pane, memory_
     dialog.name_edit.setText("paid")
     dialog.provider_combo.setCurrentIndex(dialog.provider_combo.findData("openai-compatible"))
     dialog.model_edit.setText("qwen2.5-7b")
-    dialog.base_url_edit.setText("http://127.0.0.1:1234/v1")
+    dialog.base_url_edit.setText("http://10.0.0.7:1234/v1")
     dialog.price_check.setChecked(True)
     dialog.price_input.setValue(0.5)
     dialog.price_output.setValue(1.5)
@@ -193,15 +193,15 @@ def test_engine_errors_show_inline_verbatim(pane, monkeypatch):
 
     assert dialog.banner.text() == ("model profile 'bad' is invalid: an openai-compatible profile needs a base URL "
                                     f"(e.g. http://localhost:1234/v1); fix [models.bad] in {user_config_path()}")
-    # no keyring backend: the profile is saved, the key is not, and the env-var advice is shown
+    # no keyring backend: nothing is saved, the env-var advice is shown, the other fields stay
     monkeypatch.setattr(keys, "backend_status", lambda: (False, "no keyring backend is installed or reachable"))
     dialog.base_url_edit.setText("http://127.0.0.1:1234/v1")
     dialog.key_edit.setText(SECRET)
     assert not dialog.save()
     text = dialog.banner.text()
-    assert "was saved without a key" in text and "DSPY_WORKBENCH_KEY_BAD" in text and SECRET not in text
-    assert dialog.key_edit.text() == ""
-    assert cells(pane, "bad")[5:] == ["user config", "not needed"]  # saved; a local server may need no key
+    assert "'bad' was not saved" in text and "DSPY_WORKBENCH_KEY_BAD" in text and SECRET not in text
+    assert dialog.key_edit.text() == "" and dialog.model_edit.text() == "m"
+    assert "bad" not in pane._infos and not user_config_path().exists()
     dialog.reject()
 
 

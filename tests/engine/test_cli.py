@@ -110,7 +110,7 @@ def test_bad_jsonl_names_the_line(project_dir, tmp_path, capsys):
 def test_compile_user_errors_are_exit_2_with_no_run_recorded(project_dir, capsys, args, message):
     from engine.lms import manage
 
-    manage.add_profile("lab", provider="openai-compatible", model="m", base_url="http://127.0.0.1:9/v1")
+    manage.add_profile("lab", provider="openai-compatible", model="m", base_url="http://10.0.0.9:9/v1")
     if "0.5" in args:
         args = [*args, "--model", "lab"]
     before = snapshot(project_dir)

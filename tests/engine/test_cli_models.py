@@ -65,14 +65,26 @@ def test_add_reads_the_key_from_stdin_into_the_keyring_and_never_into_the_file(c
     assert KEY not in user_config_path().read_text("utf-8") and KEY not in out + err
 
 
-def test_add_without_a_keyring_exits_2_and_offers_the_environment_variable(capsys, monkeypatch):
+def test_add_without_a_keyring_saves_nothing_exits_2_and_offers_the_environment_variable(capsys, monkeypatch):
+    run(capsys, "models", "add", "other", "--provider", "openai", "--model", "gpt-4o")
+    before = user_config_path().read_bytes()
     with use_keyring(fail.Keyring()):
         code, out, err = run(capsys, "models", "add", "gpt", "--provider", "openai", "--model", "gpt-4o-mini",
                              "--api-key-stdin", stdin=KEY, monkeypatch=monkeypatch)
     assert code == 2
-    assert err.startswith("error: profile 'gpt' was saved without a key") and "OPENAI_API_KEY" in err
-    assert err.count("\n") == 1 and KEY not in err
-    assert KEY not in user_config_path().read_text("utf-8")
+    assert err.startswith("error: profile 'gpt' was not saved: ") and "OPENAI_API_KEY" in err
+    assert err.count("\n") == 1 and KEY not in err + out
+    assert user_config_path().read_bytes() == before  # models.toml unchanged
+
+
+def test_replacing_a_profile_without_a_keyring_keeps_the_old_one(capsys, monkeypatch):
+    run(capsys, "models", "add", "gpt", "--provider", "openai", "--model", "gpt-4o")
+    before = user_config_path().read_bytes()
+    with use_keyring(fail.Keyring()):
+        code, _, err = run(capsys, "models", "add", "gpt", "--provider", "openai", "--model", "gpt-4o-mini",
+                           "--replace", "--api-key-stdin", stdin=KEY, monkeypatch=monkeypatch)
+    assert code == 2 and "was not saved" in err
+    assert user_config_path().read_bytes() == before
 
 
 def test_key_command_stores_and_deletes_a_key(capsys, monkeypatch, memory_keyring):

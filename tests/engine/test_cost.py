@@ -58,8 +58,12 @@ def _compile_json(capsys, project, *args) -> tuple[int, dict]:
 def test_each_kind_of_profile_has_its_price():
     assert price_for(ModelProfile(name="e")).source == LOCAL
     assert price_for(ModelProfile(name="o", provider="ollama", model="llama3.2")).source == LOCAL
-    compat = ModelProfile(name="c", provider="openai-compatible", model="m", base_url="http://127.0.0.1:1/v1")
+    compat = ModelProfile(name="c", provider="openai-compatible", model="m", base_url="http://10.0.0.7:8000/v1")
     assert price_for(compat).source == UNKNOWN and price_for(compat).cost({"prompt_tokens": 9}) is None
+    for here in ("http://127.0.0.1:1/v1", "http://localhost:8080/v1", "http://[::1]:1234/v1", "http://127.3.0.1/v1"):
+        assert price_for(compat.model_copy(update={"base_url": here})).source == LOCAL, here
+    for elsewhere in ("http://192.168.1.5:1234/v1", "https://api.example.com/v1", "http://localhost.example.com/v1"):
+        assert price_for(compat.model_copy(update={"base_url": elsewhere})).source == UNKNOWN, elsewhere
     hosted = price_for(ModelProfile(name="g", provider="openai", model="gpt-4o-mini"), "gpt-4o-mini-2024-07-18")
     assert (hosted.source, hosted.litellm_model) == (LITELLM, "openai/gpt-4o-mini-2024-07-18")
     assert price_for(ModelProfile(name="x", provider="openai", model="no-such-model-anywhere")).source == UNKNOWN
@@ -187,7 +191,18 @@ def test_a_local_model_costs_zero(project, capsys):
     assert report["cost_usd"] == 0.0
 
 
-def test_an_unpriced_openai_compatible_server_is_unknown_and_cannot_be_cost_capped(project, capsys):
+def test_an_unpriced_loopback_openai_compatible_server_costs_zero(project, capsys):
+    with FakeOpenAI() as server:  # on 127.0.0.1: it runs on this machine
+        manage.add_profile("here", provider="openai-compatible", model="gpt-4o-mini", base_url=server.url)
+        code, report = _compile_json(capsys, project, "--model", "here")
+    assert code == 0 and report["lm_calls"] > 0 and report["cost_usd"] == 0.0
+
+
+def test_an_unpriced_openai_compatible_server_is_unknown_and_cannot_be_cost_capped(project, capsys, monkeypatch):
+    from engine.lms import pricing
+
+    # Servers started here listen on loopback only: this one stands for a server on another machine.
+    monkeypatch.setattr(pricing, "is_loopback", lambda url: False)
     with FakeOpenAI() as server:
         manage.add_profile("lab", provider="openai-compatible", model="gpt-4o-mini", base_url=server.url)
         code, report = _compile_json(capsys, project, "--model", "lab")
@@ -250,7 +265,7 @@ def test_a_cost_budget_stops_the_run_as_stopped_by_budget_at_the_call_that_reach
 
 def test_a_cost_budget_refuses_another_profile_without_a_price(project, scripted_connect):
     scripted_connect()
-    manage.add_profile("lab", provider="openai-compatible", model="m", base_url="http://127.0.0.1:9/v1")
+    manage.add_profile("lab", provider="openai-compatible", model="m", base_url="http://10.0.0.9:9/v1")
     settings = CompileSettings("copro", {"breadth": 2, "depth": 1, "prompt_model": "lab"},
                                budget=Budget(max_cost_usd=1.0))
     with pytest.raises(WorkbenchError, match="profile 'lab' .* has none"):

@@ -12,7 +12,7 @@ from engine.errors import ModelError
 from engine.lms import keys, manage
 from engine.lms.connect import connect
 from engine.lms.errors import ModelCallError
-from engine.lms.profiles import ModelProfile
+from engine.lms.profiles import ModelProfile, user_config_path
 from tests.fakes.fixtures import lm_cache, fake_openai, fast_backoff, fresh_engines, memory_keyring, no_real_keyring  # noqa: F401
 from tests.fakes.keyring_backend import MemoryKeyring, use_keyring
 from tests.fakes.openai_server import FakeOpenAI
@@ -53,11 +53,28 @@ def test_without_a_keyring_backend_the_key_is_not_stored_and_the_env_var_is_offe
     assert written == []  # nothing fell back to a file
 
 
-def test_adding_a_profile_without_a_keyring_saves_it_and_says_where_the_key_must_go_instead():
+def test_adding_a_profile_without_a_keyring_saves_nothing_and_says_where_the_key_must_go_instead():
     with use_keyring(fail.Keyring()):
-        with pytest.raises(keys.KeyringUnavailable, match=r"'gpt' was saved without a key.*OPENAI_API_KEY"):
+        with pytest.raises(keys.KeyringUnavailable, match=r"'gpt' was not saved: .*OPENAI_API_KEY"):
             manage.add_profile("gpt", provider="openai", model="gpt-4o-mini", api_key="sk-abcdefghijklmnop")
-    assert manage.get_profile("gpt").model == "gpt-4o-mini"
+    with pytest.raises(ModelError, match="no model profile named 'gpt'"):
+        manage.get_profile("gpt")
+    assert not user_config_path().exists()
+
+
+def test_a_keyring_that_refuses_the_key_leaves_models_toml_as_it_was(memory_keyring, monkeypatch):
+    from keyring.errors import PasswordSetError
+
+    manage.add_profile("gpt", provider="openai", model="gpt-4o")
+    before = user_config_path().read_bytes()
+
+    def refuse(*args):
+        raise PasswordSetError("the keyring is locked")
+
+    monkeypatch.setattr(memory_keyring, "set_password", refuse)
+    with pytest.raises(keys.KeyringUnavailable, match="was not saved: .*the keyring refused it"):
+        manage.add_profile("gpt", provider="openai", model="gpt-4o-mini", api_key="sk-abcdefghijklmnop", replace=True)
+    assert user_config_path().read_bytes() == before
 
 
 def test_a_chainer_with_no_backends_counts_as_no_keyring(monkeypatch):

@@ -65,6 +65,37 @@ def test_auto_mode_falls_back_to_json_object_when_the_server_rejects_json_schema
         assert server.bodies[-1]["response_format"]["type"] == "json_object"
 
 
+@pytest.mark.parametrize("status", [400, 422, 500])
+def test_auto_mode_falls_back_at_once_on_a_400_422_or_500_naming_the_response_format(status):
+    with FakeOpenAI(accept=("json_object",), reject_status=status) as server:
+        connected = connect(_profile(server), probe=False)
+        assert _ask(connected).urgency == "low"
+        assert connected.engine.json_mode == "json_object"
+        kinds = [(b.get("response_format") or {}).get("type") for b in server.bodies]
+        assert kinds == ["json_object"] and server.requests.count(("POST", "/v1/chat/completions")) == 2
+
+
+def test_a_500_that_does_not_name_the_response_format_is_retried_not_a_fallback(fake_openai):
+    connected = connect(_profile(fake_openai), probe=False)
+    fake_openai.fail("500", count=1)
+    assert _ask(connected).urgency == "low"
+    assert connected.engine.json_mode == "json_schema"
+
+
+def test_the_mode_that_worked_is_remembered_for_the_next_engine_of_that_profile_and_server():
+    from engine.lms.connect import close_engines
+
+    with FakeOpenAI(accept=("json_object",), reject_status=500) as server:
+        _ask(connect(_profile(server), probe=False))
+        close_engines()  # a later run: a new engine
+        connected = connect(_profile(server), probe=False)
+        assert connected.engine.json_mode == "json_object"
+        _ask(connected, "the app crashes")
+        assert server.requests.count(("POST", "/v1/chat/completions")) == 3  # one refusal in all
+        other = connect(_profile(server, name="other"), probe=False)  # another profile learns for itself
+        assert other.engine.json_mode == "json_schema"
+
+
 def test_auto_mode_sends_no_response_format_to_a_server_that_takes_none():
     with FakeOpenAI(accept=()) as server:
         connected = connect(_profile(server))
@@ -78,7 +109,7 @@ def test_auto_mode_sends_no_response_format_to_a_server_that_takes_none():
 def test_a_fixed_json_mode_does_not_fall_back():
     with FakeOpenAI(accept=("json_object",)) as server:
         connected = connect(_profile(server, json_mode="json_schema"))
-        with pytest.raises(ModelError, match=r"refused the request \(HTTP 400: response_format type 'json_schema'"):
+        with pytest.raises(ModelError, match=r"does not take that response format \(HTTP 400: response_format type 'json_schema'.*json_mode = \"auto\""):
             _ask(connected)
 
 

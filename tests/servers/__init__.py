@@ -1,0 +1,1 @@
+"""Real servers the tests start (llama-cpp-python's OpenAI-compatible server)."""
