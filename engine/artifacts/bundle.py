@@ -1,7 +1,8 @@
 """The exported artifact: a folder that serves without the Workbench and says what made it.
 
     state.json         DSPy state only (`save_program=False`): instructions and demos per predictor
-    program.py         `build_program()` builds the same module with plain `dspy`
+    program.py         `build_program()` builds the same module with plain `dspy`; `check_model(lm)`
+    model_check.py     what program.py's `check_model` runs (standard library only)
     compact_adapter.py the prompt format's code, when the program was compiled with it
     manifest.json      program fingerprint and fields, exact model revision, metric, split hashes,
                        optimizer and settings, scores, gates, usage, library versions, review,
@@ -27,11 +28,7 @@ from engine.adapters import format_outdated, format_revision
 from engine.atomic import atomic_write_text
 from engine.errors import ArtifactError, WorkbenchError
 
-MANIFEST = "manifest.json"
-STATE = "state.json"
-PROGRAM = "program.py"
-ADAPTER = "compact_adapter.py"
-FORMAT_VERSION = 1
+from engine.artifacts.names import ADAPTER, FORMAT_VERSION, MANIFEST, STATE
 
 
 class ReviewRecord(BaseModel):
@@ -78,7 +75,7 @@ class Manifest(BaseModel):
 
 def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool = True) -> Manifest:
     """Write the bundle for a run to `out` (a new or empty folder)."""
-    from engine.programs import ProgramSpec, program_source
+    from engine.programs import ProgramSpec
     from engine.reports import run_report
 
     record = project.store.get_run(run_id)
@@ -108,11 +105,8 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         _write_state(spec, record.program_state, staging / STATE)
-        atomic_write_text(staging / PROGRAM, program_source(spec, prompt_format=record.adapter_format))
-        if record.adapter_format == "compact":
-            from engine.adapters import compact as compact_module
-
-            shutil.copyfile(compact_module.__file__, staging / ADAPTER)
+        for name, content in program_files(record, spec).items():
+            (staging / name).write_bytes(content)
         manifest = _manifest(project, record, spec, report, staging)
         atomic_write_text(staging / MANIFEST, manifest.model_dump_json(indent=2) + "\n")
         if target.exists():
@@ -122,6 +116,15 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return manifest
+
+
+def program_files(record, spec) -> dict[str, bytes]:
+    """The bundle's code files for the run's kind of program (today: a program defined as data)."""
+    from engine.artifacts.program_source import spec_program_files
+
+    model = {"provider": record.provider, "name": record.model_name, "revision": record.model_revision,
+             "details": record.model_details}
+    return spec_program_files(spec, prompt_format=record.adapter_format, model=model)
 
 
 def _write_state(spec, state: dict, path: Path) -> None:
