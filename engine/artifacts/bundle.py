@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -28,7 +29,7 @@ from engine.adapters import format_outdated, format_revision
 from engine.atomic import atomic_write_text
 from engine.errors import ArtifactError, WorkbenchError
 
-from engine.artifacts.names import ADAPTER, FORMAT_VERSION, MANIFEST, STATE
+from engine.artifacts.names import ADAPTER, FORMAT_VERSION, MANIFEST, REVIEWS, SIGNATURE, STATE
 
 
 class ReviewRecord(BaseModel):
@@ -73,8 +74,10 @@ class Manifest(BaseModel):
     files: dict[str, str]  # file name -> sha256
 
 
-def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool = True) -> Manifest:
-    """Write the bundle for a run to `out` (a new or empty folder)."""
+def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool = True, sign: bool = False) -> Manifest:
+    """Write the bundle for a run to `out` (a new or empty folder) and record its manifest's sha256 in
+    the project's run history (`artifact show --project` then knows where it came from). With `sign`,
+    also `manifest.sig`, signed with this user's key from the OS keyring (`signing_public_key()`)."""
     from engine.programs import ProgramSpec
     from engine.reports import run_report
 
@@ -108,13 +111,20 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
         for name, content in program_files(record, spec).items():
             (staging / name).write_bytes(content)
         manifest = _manifest(project, record, spec, report, staging)
-        atomic_write_text(staging / MANIFEST, manifest.model_dump_json(indent=2) + "\n")
+        manifest_text = manifest.model_dump_json(indent=2) + "\n"
+        atomic_write_text(staging / MANIFEST, manifest_text)
+        public_key = ""
+        if sign:
+            from engine.artifacts.signing import sign_bundle
+
+            public_key = sign_bundle(staging)
         if target.exists():
             target.rmdir()
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    project.store.record_export(run_id, sha256_file(target / MANIFEST), manifest_text, str(target), public_key)
     return manifest
 
 
@@ -213,28 +223,82 @@ def read_manifest(bundle: str | Path) -> Manifest:
 
 
 def verify_bundle(bundle: str | Path) -> tuple[Manifest, list[str]]:
-    """The manifest and a list of problems (empty when every file matches its recorded hash)."""
+    """The manifest and a list of problems (empty when every file matches its recorded hash).
+
+    A problem is also: a `files` entry that is not a plain file name of the bundle (absolute,
+    `..`, a separator: it is never read), a listed file that is a symbolic link, executable code the
+    manifest does not list (a pickle, compiled Python, a stray module), a state.json DSPy cannot read.
+    Other unlisted files are in `stray_files` (reported, not a failure)."""
     folder = Path(bundle).expanduser()
     manifest = read_manifest(folder)
     problems = []
     for name, digest in manifest.files.items():
+        why = bad_entry(name)
+        if why:
+            problems.append(f"the manifest lists {printable(name)!r}, which {why}; it was not read")
+            continue
         path = folder / name
-        if not path.is_file():
+        if path.is_symlink():
+            problems.append(f"{name} is a symbolic link; a bundle holds plain files only")
+        elif not path.is_file():
             problems.append(f"{name} is missing")
         elif sha256_file(path) != digest:
             problems.append(f"{name} was modified after export (sha256 differs)")
-    state = _read_json(folder / STATE) if (folder / STATE).is_file() else {}
-    missing = [p for p in manifest.program["predictors"] if p not in state]
-    if missing:
-        problems.append(f"{STATE} has no state for predictor(s) {', '.join(missing)}")
+    for stray in stray_files(folder, manifest):
+        if is_executable_name(stray):
+            problems.append(f"{printable(stray)} is not in the manifest and is executable code "
+                            "(a pickle or Python): a Workbench bundle never holds one; delete it")
+    state_path = folder / STATE
+    state = {}
+    if state_path.is_file() and not state_path.is_symlink() and STATE in manifest.files:
+        try:
+            state = json.loads(state_path.read_text("utf-8"))
+        except ValueError:
+            problems.append(f"{STATE} is not valid JSON")
+    if not isinstance(state, dict):
+        state = {}
+    missing = [p for p in manifest.program.get("predictors", []) if p not in state]
+    if missing and not any(p.startswith(STATE) for p in problems):
+        problems.append(f"{STATE} has no state for predictor(s) {', '.join(map(printable, missing))}")
     return manifest, problems
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except ValueError as exc:
-        raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+EXECUTABLE_SUFFIXES = (".pkl", ".pickle", ".dill", ".joblib", ".pt", ".pth", ".py", ".pyw", ".pyc", ".pyo", ".pyd",
+                       ".so", ".dll", ".dylib")
+
+
+def bad_entry(name: str) -> str | None:
+    """Why a manifest `files` entry is not a plain file name inside the bundle, or None."""
+    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or ".." in name:
+        return "is not a plain file name of the bundle (absolute, `..`, a path separator or an odd character)"
+    if name in (MANIFEST, SIGNATURE):
+        return "is the manifest's own file"
+    return None
+
+
+def is_executable_name(relative: str) -> bool:
+    return relative.lower().endswith(EXECUTABLE_SUFFIXES) or "__pycache__" in relative.split("/")
+
+
+def stray_files(folder: Path, manifest: Manifest) -> list[str]:
+    """Files in the bundle (relative, `/`-separated) that the manifest does not list; the signature
+    and review records are the bundle's own and are not strays."""
+    listed = set(manifest.files) | {MANIFEST, SIGNATURE}
+    strays = []
+    for root, dirs, names in os.walk(folder):  # never follows a symbolic link into another folder
+        base = Path(root).relative_to(folder)
+        if base == Path(".") and REVIEWS in dirs:
+            dirs.remove(REVIEWS)
+        strays += [(base / n).as_posix() for n in names if (base / n).as_posix() not in listed]
+        strays += [(base / d).as_posix() for d in dirs if (Path(root) / d).is_symlink()]
+    return sorted(strays)
+
+
+def printable(text) -> str:
+    """Text safe to print on a terminal: control, format (bidi) and separator characters escaped,
+    so no manifest field can move the cursor, hide a line or fake one."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
 
 
 def chosen_state(bundle_or_state: dict) -> dict[str, dict]:
