@@ -245,7 +245,11 @@ def verify_bundle(bundle: str | Path) -> tuple[Manifest, list[str]]:
         elif sha256_file(path) != digest:
             problems.append(f"{name} was modified after export (sha256 differs)")
     for stray in stray_files(folder, manifest):
-        if is_executable_name(stray):
+        if stray.lower().endswith((".pyc", ".pyo")) or "__pycache__" in stray.split("/"):
+            problems.append(f"{printable(stray)} is compiled Python the manifest does not cover (Python writes it "
+                            "when the bundle is imported from its folder, and may run it instead of the .py file); "
+                            "delete the __pycache__ folder")
+        elif is_executable_name(stray):
             problems.append(f"{printable(stray)} is not in the manifest and is executable code "
                             "(a pickle or Python): a Workbench bundle never holds one; delete it")
     state_path = folder / STATE
@@ -257,7 +261,9 @@ def verify_bundle(bundle: str | Path) -> tuple[Manifest, list[str]]:
             problems.append(f"{STATE} is not valid JSON")
     if not isinstance(state, dict):
         state = {}
-    missing = [p for p in manifest.program.get("predictors", []) if p not in state]
+    predictors = manifest.program.get("predictors", [])
+    predictors = predictors if isinstance(predictors, list) else [str(predictors)]
+    missing = [str(p) for p in predictors if not isinstance(p, str) or p not in state]
     if missing and not any(p.startswith(STATE) for p in problems):
         problems.append(f"{STATE} has no state for predictor(s) {', '.join(map(printable, missing))}")
     return manifest, problems

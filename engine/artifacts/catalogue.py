@@ -124,10 +124,12 @@ def matrix_entry(folder: Path) -> dict:
     from engine.artifacts.reviews import effective_review
 
     manifest, problems = verify_bundle(folder)
-    test = (manifest.evaluations.get("test") or {}).get("candidate")
+    test = _dict(_dict(manifest.evaluations).get("test")).get("candidate")
+    test = test if isinstance(test, dict) and "score" in test else None
     return {
         "path": str(folder),
-        "program": {"name": manifest.program.get("name", ""), "fingerprint": manifest.program.get("fingerprint", "")},
+        "program": {"name": str(manifest.program.get("name", "")),
+                    "fingerprint": str(manifest.program.get("fingerprint", ""))},
         "model": {"provider": manifest.model.provider, "name": manifest.model.name,
                   "revision": manifest.model.revision},
         "review": effective_review(folder, manifest),
@@ -137,6 +139,10 @@ def matrix_entry(folder: Path) -> dict:
         "created_at": manifest.created_at,
         "intact": not problems,
     }
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def compilation_matrix(paths) -> Matrix:

@@ -43,7 +43,7 @@ class Verdict:
 def artifact_verdict(path: str | Path, *, project=None, trust_keys=()) -> Verdict:
     """The verdict for a bundle; `project` (an engine.project.Project) and `trust_keys` (public keys
     as `export --sign` prints them) say what may vouch for its origin."""
-    from engine.artifacts.bundle import is_executable_name, sha256_file, stray_files, verify_bundle
+    from engine.artifacts.bundle import is_executable_name, printable, sha256_file, stray_files, verify_bundle
     from engine.artifacts.catalogue import dspy_save_info
     from engine.artifacts.signing import parse_public_key, read_signature
 
@@ -54,7 +54,7 @@ def artifact_verdict(path: str | Path, *, project=None, trust_keys=()) -> Verdic
     trusted = {_key_text(parse_public_key(k)) for k in trust_keys}
     manifest, problems = verify_bundle(folder)
     strays = stray_files(folder, manifest)
-    notes = [f"{s} is in the bundle but not in the manifest" for s in strays if not is_executable_name(s)]
+    notes = [f"{printable(s)} is in the bundle but not in the manifest" for s in strays if not is_executable_name(s)]
     manifest_sha = sha256_file(folder / MANIFEST)
     changes = list(problems)
 
@@ -68,12 +68,13 @@ def artifact_verdict(path: str | Path, *, project=None, trust_keys=()) -> Verdic
                 changes += _differences(json.loads(same_run[0]["manifest"]), json.loads(
                     (folder / MANIFEST).read_text("utf-8")), manifest.run_id)
             else:
-                notes.append(f"this project has no record of exporting run {manifest.run_id}")
+                notes.append(f"this project has no record of exporting run {printable(manifest.run_id)}")
 
     signature = read_signature(folder)
     signer = ""
     if signature is not None:
         key, valid = signature
+        key = printable(key)  # the signature file's own text: anyone may have written it
         if not valid:
             changes.append(f"{MANIFEST} was changed after it was signed (the signature by {key} does not match it)")
         else:
@@ -84,6 +85,7 @@ def artifact_verdict(path: str | Path, *, project=None, trust_keys=()) -> Verdic
         notes.append("the bundle is not signed")
 
     if changes:
+        changes = [printable(c) for c in changes]  # already escaped pieces stay as they are
         return Verdict("changed", "changed: " + "; ".join(changes), problems=changes, notes=notes, strays=strays,
                        run_id=manifest.run_id, key=signer)
     if exported is not None:
@@ -104,16 +106,20 @@ def _key_text(public_key) -> str:
 
 def _differences(exported: dict, now: dict, run_id: str) -> list[str]:
     """What differs between the manifest this project exported for the run and the bundle's."""
+    from engine.artifacts.bundle import printable
+
+    run_id = printable(run_id)
     out = []
     files_then, files_now = exported.get("files", {}), now.get("files", {})
-    for name in sorted(set(files_then) | set(files_now)):
-        if name not in files_now:
+    for raw in sorted(set(files_then) | set(files_now)):
+        name = printable(raw)
+        if raw not in files_now:
             out.append(f"{name} was removed from the manifest")
-        elif name not in files_then:
+        elif raw not in files_then:
             out.append(f"{name} was added to the manifest")
-        elif files_then[name] != files_now[name]:
+        elif files_then[raw] != files_now[raw]:
             out.append(f"{name} is not the file run {run_id} exported (its hash in the manifest was edited too)")
-    edited = sorted(k for k in set(exported) | set(now) if k != "files" and exported.get(k) != now.get(k))
+    edited = sorted(printable(k) for k in set(exported) | set(now) if k != "files" and exported.get(k) != now.get(k))
     if edited:
         out.append("the manifest's " + ", ".join(edited) + (" was" if len(edited) == 1 else " were")
                    + f" edited since run {run_id} was exported")

@@ -14,9 +14,9 @@ instructions, descriptions, choices) is in PROGRAM_JSON below, a JSON text parse
 none of it is ever Python code.
 """
 
-import importlib.util
 import json
 import sys
+import types
 from pathlib import Path
 from typing import Literal
 
@@ -107,14 +107,16 @@ def make_adapter():
 
 
 def _sibling(name):
-    """A module shipped beside this file, imported by path (not from sys.path or the cwd)."""
+    """A module shipped beside this file, run from its source (not from sys.path, the cwd or a
+    __pycache__, and writing none: compiled files the manifest does not list fail its check)."""
     unique = f"_dspy_bundle_{abs(hash(str(HERE))):x}_{name}"
     if unique not in sys.modules:
-        spec = importlib.util.spec_from_file_location(unique, HERE / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
+        path = HERE / f"{name}.py"
+        module = types.ModuleType(unique)
+        module.__file__ = str(path)
         sys.modules[unique] = module  # before running it: dataclasses and typing look modules up by name
         try:
-            spec.loader.exec_module(module)
+            exec(compile(path.read_bytes(), str(path), "exec", dont_inherit=True), module.__dict__)
         except BaseException:
             del sys.modules[unique]
             raise

@@ -197,10 +197,15 @@ def _printable_tree(value):
 
 
 def _score(test) -> str:
+    from engine.artifacts import printable
+
     if not test:
         return "not scored on test"
-    low, high = (test.get("ci95") or [float("nan")] * 2)[:2]
-    return f"{test['score']:.3f} [{low:.3f}, {high:.3f}] n={test.get('n')}"
+    try:  # a manifest is anyone's JSON: a figure that is not a number is shown as text
+        low, high = (float(v) for v in (test.get("ci95") or [float("nan")] * 2)[:2])
+        return f"{float(test['score']):.3f} [{low:.3f}, {high:.3f}] n={printable(test.get('n'))}"
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return printable(test)
 
 
 def print_dspy_save(save) -> None:
@@ -228,14 +233,15 @@ def print_artifact(manifest, verdict, reviews) -> None:
     print(f"  optimizer: {p(manifest.optimizer.get('name', ''))} {p(manifest.optimizer.get('params', {}))} "
           f"seed {p(manifest.optimizer.get('seed'))}")
     for split in ("validation", "test"):
-        figures = manifest.evaluations.get(split) or {}
-        for which in ("baseline", "candidate"):
+        figures = manifest.evaluations.get(split)
+        for which in ("baseline", "candidate") if isinstance(figures, dict) else ():
             if isinstance(figures.get(which), dict):
                 print(f"  {split} {which}: {_score(figures[which])}")
-    gates = manifest.gates or {}
+    gates = manifest.gates if isinstance(manifest.gates, dict) else {}
     if gates.get("checked"):
         print("  gates: " + ("passed" if gates.get("passed") else "FAILED: " + p("; ".join(gates.get("failures", [])))))
     for split, info in sorted(manifest.splits.items()):
+        info = info if isinstance(info, dict) else {}
         print(f"  data {p(split)}: n={p(info.get('n'))} sha256 {p(info.get('sha256'))}")
     review = manifest.review
     print(f"  review at export: {p(review.status)}" + (f" by {p(review.reviewer)}" if review.reviewer else "")

@@ -293,3 +293,40 @@ def test_a_bundle_renders_the_runs_prompt_offline_without_running_its_code(compi
     (bundle / "compact_adapter.py").write_text("raise SystemExit('adapter ran')\n")
     with pytest.raises(ArtifactError, match="another version of the compact prompt format"):
         bundle_prompts(bundle, inputs)
+
+
+def test_compiled_python_beside_the_bundle_fails_its_check_until_deleted(compiled, tmp_path):
+    # Python runs a matching __pycache__/program.*.pyc instead of program.py: the hashes do not cover it.
+    import shutil
+    import subprocess
+    import sys
+
+    project, record = compiled
+    bundle = tmp_path / "b"
+    export_run(project, record.run_id, bundle)
+    subprocess.run([sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import program; "
+                    "program.load_program(); program.make_adapter()", str(bundle)], check=True, cwd=tmp_path,
+                   capture_output=True)
+    cached = sorted(p.name for p in (bundle / "__pycache__").iterdir())
+    assert [n.split(".")[0] for n in cached] == ["program"]  # the shipped modules it loads leave no .pyc
+    _, problems = verify_bundle(bundle)
+    assert len(problems) == 1 and problems[0].startswith(f"__pycache__/{cached[0]} is compiled Python the manifest "
+                                                         "does not cover")
+    shutil.rmtree(bundle / "__pycache__")
+    assert verify_bundle(bundle)[1] == []
+
+
+def test_show_survives_a_manifest_whose_figures_are_not_numbers(compiled, tmp_path, capsys):
+    project, record = compiled
+    bundle = tmp_path / "b"
+    export_run(project, record.run_id, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["evaluations"] = {"test": {"candidate": {"score": "\x1b[1mperfect", "ci95": "wide"}}, "validation": []}
+    manifest["splits"] = {"test": "x"}
+    manifest["program"]["predictors"] = 3
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    code, out, err = run_cli(capsys, "artifact", "show", bundle)
+    assert code == 2 and "internal error" not in err and "\x1b" not in out + err
+    assert "state.json has no state for predictor(s) 3" in err
+    code, out, err = run_cli(capsys, "artifact", "matrix", bundle)
+    assert code == 0 and "internal error" not in err and "\x1b" not in out and "\\x1b[1mperfect" in out
