@@ -78,7 +78,7 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
     """Write the bundle for a run to `out` (a new or empty folder) and record its manifest's sha256 in
     the project's run history (`artifact show --project` then knows where it came from). With `sign`,
     also `manifest.sig`, signed with this user's key from the OS keyring (`signing_public_key()`)."""
-    from engine.programs import ProgramSpec
+    from engine.programs import parse_program
     from engine.reports import run_report
 
     record = project.store.get_run(run_id)
@@ -102,7 +102,7 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
             f"run {run_id} was compiled with another version of the {record.adapter_format} prompt format "
             f"(revision {record.adapter_revision[:12]}; this Workbench has {current[:12]}): the exported program "
             "would not send the prompts the run was scored with; compile it again with this version")
-    spec = ProgramSpec.model_validate(record.program_spec)
+    spec = parse_program(record.program_spec)  # names are identifiers, or one sentence (and nothing written)
     report = run_report(project, record)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
