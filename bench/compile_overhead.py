@@ -84,7 +84,7 @@ def run_plain_dspy(project, url: str, limit: int, cache_dir: Path):
     import dspy
 
     from engine.adapters.compact import CompactAdapter
-    from engine.programs import program_source
+    from engine.artifacts.program_source import program_source
 
     dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(cache_dir))
     namespace = {"__file__": str(cache_dir / "program.py")}

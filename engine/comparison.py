@@ -26,7 +26,14 @@ from engine.reports import run_report
 def compare_runs(project, run_a: str, run_b: str) -> dict:
     a = project.store.get_run(run_a)
     b = project.store.get_run(run_b)
-    report_a, report_b = run_report(project, a), run_report(project, b)
+    return compare_records(a, b, run_report(project, a), run_report(project, b))
+
+
+def compare_records(a, b, report_a: dict, report_b: dict) -> dict:
+    """The comparison of two run-like records (RunRecord fields: optimizer, params, seed, profile,
+    provider, model_name, model_revision, adapter_format, adapter_revision, program_fingerprint,
+    metric, split_hashes, status, run_id, program_state, usage) with their reports' `evaluations`.
+    `engine.artifacts.diff` passes two bundles' manifests this way."""
     chosen_a = chosen_state(a.program_state or {})
     chosen_b = chosen_state(b.program_state or {})
     scores = _scores(report_a, report_b)

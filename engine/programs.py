@@ -1,9 +1,9 @@
 """Programs as data: stages of typed signatures, built into a real `dspy.Module`.
 
 A `ProgramSpec` is what `project.toml` holds and what the GUI edits. It has a stable
-fingerprint (sha256 of its canonical JSON), builds into `SpecProgram` (a `dspy.Module` whose
-predictors are named after the stages), and renders as a readable `program.py` that builds the
-same module with plain `dspy` for the exported artifact.
+fingerprint (sha256 of its canonical JSON) and builds into `SpecProgram` (a `dspy.Module` whose
+predictors are named after the stages). The exported artifact's `program.py`, which builds the
+same module with plain `dspy`, is written by engine/artifacts/program_source.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from engine.errors import ProgramError
 FieldType = Literal["str", "int", "float", "bool", "list[str]", "literal"]
 ModuleKind = Literal["predict", "cot"]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # fullmatch: "$" would let a trailing newline through
 # Names a stage cannot take: attributes of dspy.Module and of our own module class.
 _RESERVED_STAGE_NAMES = {
     "forward", "predictors", "named_predictors", "parameters", "named_parameters", "history",
@@ -43,7 +43,7 @@ class FieldSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name_is_identifier(cls, name: str) -> str:
-        if not _IDENTIFIER.match(name) or keyword.iskeyword(name):
+        if not _IDENTIFIER.fullmatch(name) or keyword.iskeyword(name):
             raise ValueError(
                 f"field name {name!r} must start with a letter and use only letters, digits and _"
             )
@@ -83,7 +83,7 @@ class StageSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _stage_name_is_usable(cls, name: str) -> str:
-        if not _IDENTIFIER.match(name) or keyword.iskeyword(name) or name in _RESERVED_STAGE_NAMES:
+        if not _IDENTIFIER.fullmatch(name) or keyword.iskeyword(name) or name in _RESERVED_STAGE_NAMES:
             raise ValueError(f"stage name {name!r} must be an identifier and not a reserved name")
         return name
 
@@ -265,10 +265,10 @@ def build_signature(stage: StageSpec):
         fields[f.name] = (f.annotation(), dspy.InputField(**_desc(f)))
     for f in stage.outputs:
         fields[f.name] = (f.annotation(), dspy.OutputField(**_desc(f)))
-    return dspy.Signature(fields, stage.instructions or None, signature_name=_class_name(stage.name))
+    return dspy.Signature(fields, stage.instructions or None, signature_name=class_name(stage.name))
 
 
-def _class_name(stage_name: str) -> str:
+def class_name(stage_name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in stage_name.split("_") if part) or "Stage"
 
 
@@ -296,97 +296,3 @@ def build_program(spec: ProgramSpec):
             return dspy.Prediction(**outputs)
 
     return SpecProgram(spec)
-
-
-# -- readable code for the artifact ----------------------------------------------------------------
-
-# What `make_adapter()` returns in program.py, per prompt format (as engine.adapters.make_adapter).
-_ADAPTER_SOURCE = {
-    "compact": ("from compact_adapter import CompactAdapter", "CompactAdapter()"),
-    "chat": (None, "dspy.ChatAdapter(use_json_adapter_fallback=False)"),
-    "json": (None, "dspy.JSONAdapter()"),
-}
-
-
-def program_source(spec: ProgramSpec, *, prompt_format: str = "chat") -> str:
-    """Python source whose `build_program()` returns this program built with plain `dspy`.
-
-    `prompt_format` says which adapter `make_adapter()` returns: the compact format imports the
-    `compact_adapter.py` shipped beside it; chat and json are DSPy's own adapters.
-    """
-    adapter_import, adapter_expr = _ADAPTER_SOURCE[prompt_format]
-    needs_literal = any(f.type == "literal" for s in spec.stages for f in s.inputs + s.outputs)
-    lines = [
-        f'"""DSPy program {spec.name!r}, exported by DSPy Workbench.',
-        "",
-        "Plain DSPy: build_program() returns the module; load_program() also loads the compiled",
-        "state saved beside this file (state only, no pickle). make_adapter() returns the adapter",
-        'the program was compiled with; run it with `dspy.context(lm=..., adapter=make_adapter())`.',
-        '"""',
-        "",
-        "from pathlib import Path",
-    ]
-    if needs_literal:
-        lines.append("from typing import Literal")
-    lines += ["", "import dspy"]
-    if adapter_import:
-        lines += ["", adapter_import]
-    lines += ["", "PROGRAM_FINGERPRINT = " + repr(spec.fingerprint())]
-    for stage in spec.stages:
-        lines += ["", "", *_signature_source(stage)]
-    lines += ["", "", "class Program(dspy.Module):", "    def __init__(self):", "        super().__init__()"]
-    for stage in spec.stages:
-        kind = "dspy.ChainOfThought" if stage.module == "cot" else "dspy.Predict"
-        lines.append(f"        self.{stage.name} = {kind}({_class_name(stage.name)})")
-    lines += ["", f"    def forward(self, {', '.join(spec.input_names)}):"]
-    for stage in spec.stages:
-        args = ", ".join(f"{n}={_value_expr(spec, stage, n)}" for n in stage.input_names)
-        lines.append(f"        {stage.name} = self.{stage.name}({args})")
-    outputs = ", ".join(f"{f.name}={_producer(spec, f.name)}.{f.name}" for f in spec.output_fields)
-    lines += [f"        return dspy.Prediction({outputs})", ""]
-    lines += [
-        "",
-        "def build_program() -> Program:",
-        "    return Program()",
-        "",
-        "",
-        "def load_program(state_path: str | Path = Path(__file__).with_name(\"state.json\")) -> Program:",
-        "    program = build_program()",
-        "    program.load(str(state_path), allow_pickle=False)",
-        "    return program",
-        "",
-        "",
-        "def make_adapter():",
-    ]
-    lines.append(f"    return {adapter_expr}")
-    return "\n".join(lines) + "\n"
-
-
-def _signature_source(stage: StageSpec) -> list[str]:
-    lines = [f"class {_class_name(stage.name)}(dspy.Signature):"]
-    if stage.instructions:
-        lines.append("    " + _docstring(stage.instructions))
-    for role, fields in (("InputField", stage.inputs), ("OutputField", stage.outputs)):
-        for f in fields:
-            desc = f"desc={f.description!r}" if f.description else ""
-            lines.append(f"    {f.name}: {f.type_label()} = dspy.{role}({desc})")
-    return lines
-
-
-def _docstring(text: str) -> str:
-    # Triple quotes read best; repr() keeps any other text exact (quotes, backslashes) and valid.
-    if '"""' not in text and "\\" not in text and not text.endswith('"') and text == text.strip():
-        return '"""' + text + '"""'
-    return repr(text)
-
-
-def _producer(spec: ProgramSpec, field_name: str) -> str:
-    return next(s.name for s in spec.stages if field_name in s.output_names)
-
-
-def _value_expr(spec: ProgramSpec, stage: StageSpec, field_name: str) -> str:
-    earlier = spec.stages[: spec.stages.index(stage)]
-    for producer in earlier:
-        if field_name in producer.output_names:
-            return f"{producer.name}.{field_name}"
-    return field_name

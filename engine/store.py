@@ -623,3 +623,39 @@ class RunStore:
             )
             for row in rows
         ]
+
+    # -- exports (engine/artifacts: where a bundle came from)
+    #
+    # Its own small table, created on first use (CREATE TABLE IF NOT EXISTS) rather than by a
+    # migration: nothing else reads it, and an older Workbench opening the file ignores it.
+
+    _EXPORTS_TABLE = """
+        CREATE TABLE IF NOT EXISTS exports (
+            manifest_sha256 TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            path TEXT NOT NULL,
+            exported_at TEXT NOT NULL,
+            manifest TEXT NOT NULL,
+            public_key TEXT NOT NULL DEFAULT ''
+        )"""
+
+    def record_export(self, run_id: str, manifest_sha256: str, manifest_text: str, path: str,
+                      public_key: str = "") -> None:
+        """Remember an exported bundle by its manifest's sha256 (the manifest lists every file's)."""
+        with self._write() as conn:
+            if not self._exists(conn, run_id):
+                raise self._not_found(run_id)
+            conn.execute(self._EXPORTS_TABLE)
+            conn.execute(
+                "INSERT OR REPLACE INTO exports (manifest_sha256, run_id, path, exported_at, manifest, public_key) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (manifest_sha256, run_id, path, utc_now(), manifest_text, public_key))
+
+    def exports(self, run_id: str | None = None) -> list[dict]:
+        """Recorded exports (newest first), each {manifest_sha256, run_id, path, exported_at, manifest,
+        public_key}; only one run's with `run_id`."""
+        with self._read() as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'exports'").fetchone() is None:
+                return []
+            query = "SELECT * FROM exports" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY exported_at DESC"
+            rows = conn.execute(query, (run_id,) if run_id else ()).fetchall()
+        return [dict(row) for row in rows]

@@ -21,7 +21,7 @@ def test_bundle_holds_state_program_adapter_and_manifest(compiled, tmp_path):
     project, record = compiled
     manifest = export_run(project, record.run_id, tmp_path / "bundle")
     names = sorted(p.name for p in (tmp_path / "bundle").iterdir())
-    assert names == ["compact_adapter.py", "manifest.json", "program.py", "state.json"]
+    assert names == ["compact_adapter.py", "manifest.json", "model_check.py", "program.py", "state.json"]
     assert manifest.model.revision == "dummy:1"
     assert manifest.program["fingerprint"] == project.program.fingerprint()
     assert manifest.program["inputs"] == ["ticket_text", "policy_context"]

@@ -2,8 +2,8 @@ import dspy
 import pytest
 
 from engine.errors import ProgramError
-from engine.programs import (FieldSpec, ProgramSpec, StageSpec, build_program, parse_program, program_source,
-                             stage_from_signature)
+from engine.artifacts.program_source import program_source
+from engine.programs import FieldSpec, ProgramSpec, StageSpec, build_program, parse_program, stage_from_signature
 
 
 def two_stage_spec() -> ProgramSpec:

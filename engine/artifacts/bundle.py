@@ -1,7 +1,8 @@
 """The exported artifact: a folder that serves without the Workbench and says what made it.
 
     state.json         DSPy state only (`save_program=False`): instructions and demos per predictor
-    program.py         `build_program()` builds the same module with plain `dspy`
+    program.py         `build_program()` builds the same module with plain `dspy`; `check_model(lm)`
+    model_check.py     what program.py's `check_model` runs (standard library only)
     compact_adapter.py the prompt format's code, when the program was compiled with it
     manifest.json      program fingerprint and fields, exact model revision, metric, split hashes,
                        optimizer and settings, scores, gates, usage, library versions, review,
@@ -16,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,11 +29,7 @@ from engine.adapters import format_outdated, format_revision
 from engine.atomic import atomic_write_text
 from engine.errors import ArtifactError, WorkbenchError
 
-MANIFEST = "manifest.json"
-STATE = "state.json"
-PROGRAM = "program.py"
-ADAPTER = "compact_adapter.py"
-FORMAT_VERSION = 1
+from engine.artifacts.names import ADAPTER, FORMAT_VERSION, MANIFEST, REVIEWS, SIGNATURE, STATE
 
 
 class ReviewRecord(BaseModel):
@@ -76,9 +74,11 @@ class Manifest(BaseModel):
     files: dict[str, str]  # file name -> sha256
 
 
-def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool = True) -> Manifest:
-    """Write the bundle for a run to `out` (a new or empty folder)."""
-    from engine.programs import ProgramSpec, program_source
+def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool = True, sign: bool = False) -> Manifest:
+    """Write the bundle for a run to `out` (a new or empty folder) and record its manifest's sha256 in
+    the project's run history (`artifact show --project` then knows where it came from). With `sign`,
+    also `manifest.sig`, signed with this user's key from the OS keyring (`signing_public_key()`)."""
+    from engine.programs import parse_program
     from engine.reports import run_report
 
     record = project.store.get_run(run_id)
@@ -102,26 +102,39 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
             f"run {run_id} was compiled with another version of the {record.adapter_format} prompt format "
             f"(revision {record.adapter_revision[:12]}; this Workbench has {current[:12]}): the exported program "
             "would not send the prompts the run was scored with; compile it again with this version")
-    spec = ProgramSpec.model_validate(record.program_spec)
+    spec = parse_program(record.program_spec)  # names are identifiers, or one sentence (and nothing written)
     report = run_report(project, record)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         _write_state(spec, record.program_state, staging / STATE)
-        atomic_write_text(staging / PROGRAM, program_source(spec, prompt_format=record.adapter_format))
-        if record.adapter_format == "compact":
-            from engine.adapters import compact as compact_module
-
-            shutil.copyfile(compact_module.__file__, staging / ADAPTER)
+        for name, content in program_files(record, spec).items():
+            (staging / name).write_bytes(content)
         manifest = _manifest(project, record, spec, report, staging)
-        atomic_write_text(staging / MANIFEST, manifest.model_dump_json(indent=2) + "\n")
+        manifest_text = manifest.model_dump_json(indent=2) + "\n"
+        atomic_write_text(staging / MANIFEST, manifest_text)
+        public_key = ""
+        if sign:
+            from engine.artifacts.signing import sign_bundle
+
+            public_key = sign_bundle(staging)
         if target.exists():
             target.rmdir()
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    project.store.record_export(run_id, sha256_file(target / MANIFEST), manifest_text, str(target), public_key)
     return manifest
+
+
+def program_files(record, spec) -> dict[str, bytes]:
+    """The bundle's code files for the run's kind of program (today: a program defined as data)."""
+    from engine.artifacts.program_source import spec_program_files
+
+    model = {"provider": record.provider, "name": record.model_name, "revision": record.model_revision,
+             "details": record.model_details}
+    return spec_program_files(spec, prompt_format=record.adapter_format, model=model)
 
 
 def _write_state(spec, state: dict, path: Path) -> None:
@@ -210,28 +223,88 @@ def read_manifest(bundle: str | Path) -> Manifest:
 
 
 def verify_bundle(bundle: str | Path) -> tuple[Manifest, list[str]]:
-    """The manifest and a list of problems (empty when every file matches its recorded hash)."""
+    """The manifest and a list of problems (empty when every file matches its recorded hash).
+
+    A problem is also: a `files` entry that is not a plain file name of the bundle (absolute,
+    `..`, a separator: it is never read), a listed file that is a symbolic link, executable code the
+    manifest does not list (a pickle, compiled Python, a stray module), a state.json DSPy cannot read.
+    Other unlisted files are in `stray_files` (reported, not a failure)."""
     folder = Path(bundle).expanduser()
     manifest = read_manifest(folder)
     problems = []
     for name, digest in manifest.files.items():
+        why = bad_entry(name)
+        if why:
+            problems.append(f"the manifest lists {printable(name)!r}, which {why}; it was not read")
+            continue
         path = folder / name
-        if not path.is_file():
+        if path.is_symlink():
+            problems.append(f"{name} is a symbolic link; a bundle holds plain files only")
+        elif not path.is_file():
             problems.append(f"{name} is missing")
         elif sha256_file(path) != digest:
             problems.append(f"{name} was modified after export (sha256 differs)")
-    state = _read_json(folder / STATE) if (folder / STATE).is_file() else {}
-    missing = [p for p in manifest.program["predictors"] if p not in state]
-    if missing:
-        problems.append(f"{STATE} has no state for predictor(s) {', '.join(missing)}")
+    for stray in stray_files(folder, manifest):
+        if stray.lower().endswith((".pyc", ".pyo")) or "__pycache__" in stray.split("/"):
+            problems.append(f"{printable(stray)} is compiled Python the manifest does not cover (Python writes it "
+                            "when the bundle is imported from its folder, and may run it instead of the .py file); "
+                            "delete the __pycache__ folder")
+        elif is_executable_name(stray):
+            problems.append(f"{printable(stray)} is not in the manifest and is executable code "
+                            "(a pickle or Python): a Workbench bundle never holds one; delete it")
+    state_path = folder / STATE
+    state = {}
+    if state_path.is_file() and not state_path.is_symlink() and STATE in manifest.files:
+        try:
+            state = json.loads(state_path.read_text("utf-8"))
+        except ValueError:
+            problems.append(f"{STATE} is not valid JSON")
+    if not isinstance(state, dict):
+        state = {}
+    predictors = manifest.program.get("predictors", [])
+    predictors = predictors if isinstance(predictors, list) else [str(predictors)]
+    missing = [str(p) for p in predictors if not isinstance(p, str) or p not in state]
+    if missing and not any(p.startswith(STATE) for p in problems):
+        problems.append(f"{STATE} has no state for predictor(s) {', '.join(map(printable, missing))}")
     return manifest, problems
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except ValueError as exc:
-        raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+EXECUTABLE_SUFFIXES = (".pkl", ".pickle", ".dill", ".joblib", ".pt", ".pth", ".py", ".pyw", ".pyc", ".pyo", ".pyd",
+                       ".so", ".dll", ".dylib")
+
+
+def bad_entry(name: str) -> str | None:
+    """Why a manifest `files` entry is not a plain file name inside the bundle, or None."""
+    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or ".." in name:
+        return "is not a plain file name of the bundle (absolute, `..`, a path separator or an odd character)"
+    if name in (MANIFEST, SIGNATURE):
+        return "is the manifest's own file"
+    return None
+
+
+def is_executable_name(relative: str) -> bool:
+    return relative.lower().endswith(EXECUTABLE_SUFFIXES) or "__pycache__" in relative.split("/")
+
+
+def stray_files(folder: Path, manifest: Manifest) -> list[str]:
+    """Files in the bundle (relative, `/`-separated) that the manifest does not list; the signature
+    and review records are the bundle's own and are not strays."""
+    listed = set(manifest.files) | {MANIFEST, SIGNATURE}
+    strays = []
+    for root, dirs, names in os.walk(folder):  # never follows a symbolic link into another folder
+        base = Path(root).relative_to(folder)
+        if base == Path(".") and REVIEWS in dirs:
+            dirs.remove(REVIEWS)
+        strays += [(base / n).as_posix() for n in names if (base / n).as_posix() not in listed]
+        strays += [(base / d).as_posix() for d in dirs if (Path(root) / d).is_symlink()]
+    return sorted(strays)
+
+
+def printable(text) -> str:
+    """Text safe to print on a terminal: control, format (bidi) and separator characters escaped,
+    so no manifest field can move the cursor, hide a line or fake one."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
 
 
 def chosen_state(bundle_or_state: dict) -> dict[str, dict]:
