@@ -102,18 +102,28 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
             f"run {run_id} was compiled with another version of the {record.adapter_format} prompt format "
             f"(revision {record.adapter_revision[:12]}; this Workbench has {current[:12]}): the exported program "
             "would not send the prompts the run was scored with; compile it again with this version")
-    spec = ProgramSpec.model_validate(record.program_spec)
+    from engine import module_bundle
+    from engine.user_module import is_module_program
+
+    module_program = is_module_program(record.program_spec)  # the user's own module: engine/module_bundle.py
+    spec = module_bundle.module_program_for_export(project, record) if module_program \
+        else ProgramSpec.model_validate(record.program_spec)
     report = run_report(project, record)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         _write_state(spec, record.program_state, staging / STATE)
-        atomic_write_text(staging / PROGRAM, program_source(spec, prompt_format=record.adapter_format))
+        if module_program:
+            module_entries = module_bundle.write_module_files(spec, record, staging)
+        else:
+            atomic_write_text(staging / PROGRAM, program_source(spec, prompt_format=record.adapter_format))
         if record.adapter_format == "compact":
             from engine.adapters import compact as compact_module
 
             shutil.copyfile(compact_module.__file__, staging / ADAPTER)
         manifest = _manifest(project, record, spec, report, staging)
+        if module_program:
+            manifest.program.update(module_entries)
         atomic_write_text(staging / MANIFEST, manifest.model_dump_json(indent=2) + "\n")
         if target.exists():
             target.rmdir()

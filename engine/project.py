@@ -310,7 +310,9 @@ class Project:
     def check_ready_to_compile(self) -> None:
         """Raise when something would make a compile meaningless: leaks, empty splits."""
         from engine import datasets
+        from engine.user_module import check_runnable
 
+        check_runnable(self.program)  # a module not trusted in this version: refused before a run starts
         frame = self.frame
         datasets.check_no_leaks(frame, self.program.input_names)
         counts = frame["split"].value_counts()

@@ -23,7 +23,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr, field_validator
 
 from engine.errors import ProgramError, UntrustedCodeError, WorkbenchError
 from engine.programs import REASONING_FIELD, FieldSpec, _field_type_of
@@ -69,6 +69,15 @@ class ModuleProgram(BaseModel):
     outputs: list[FieldSpec]
     predictors: list[ModulePredictor] = Field(min_length=1)
     _root: Path | None = PrivateAttr(default=None)
+
+    @field_validator("source")
+    @classmethod
+    def _source_is_in_programs(cls, source: str) -> str:
+        parts = source.split("/")
+        if len(parts) != 2 or parts[0] != PROGRAMS_DIR or not parts[1].endswith(".py") \
+                or parts[1].startswith(".") or "\\" in source:
+            raise ValueError(f"source {source!r} must be a .py file in the project's {PROGRAMS_DIR}/ folder")
+        return source
 
     def bind(self, root: str | Path) -> ModuleProgram:
         self._root = Path(root)
@@ -413,6 +422,18 @@ def trust_program(project):
     return change
 
 
+def check_runnable(program) -> None:
+    """Raise what `build()` would (missing, changed or untrusted source) without running any code."""
+    if not isinstance(program, ModuleProgram):
+        return
+    path = program.source_path
+    if not path.is_file():
+        raise ProgramError(f"the program's source {path} is missing; restore it from git or set the program again")
+    reason = untrusted_reason(program)
+    if reason is not None:
+        raise reason
+
+
 def untrusted_reason(program) -> UntrustedCodeError | None:
     """Why the program cannot run now (for a window's "Trust this file?" prompt), or None."""
     if not isinstance(program, ModuleProgram):
@@ -425,6 +446,7 @@ def untrusted_reason(program) -> UntrustedCodeError | None:
             return None
     except WorkbenchError:
         return None
+    changed = "changed since the program was read from it" if not program.is_current() else "is not trusted in this version"
     return UntrustedCodeError(
-        f"{WHAT} {path} is not trusted in this version; it is code and runs only once you trust it",
-        path=path, sha256=program.current_sha256(), what=WHAT)
+        f"{WHAT} {path} {changed}; it is code and runs only once you trust it: read it, then run "
+        f"`{program.trust_hint()}`", path=path, sha256=program.current_sha256(), what=WHAT)
