@@ -382,10 +382,19 @@ def predictor_inputs(program, inputs: dict) -> dict[str, dict]:
 # -- the use cases both faces call ----------------------------------------------------------------
 
 def use_module(project, path: str | Path, name: str, *, outputs: list[str] | None = None):
-    """Set the project's program to NAME from the user's file: trusts that version (the user chose
-    it), reads its fields, copies the source into programs/ and sets the program. Nothing is
-    written to the project when the file does not import or NAME is not a usable module.
+    """Set the project's program to NAME from the user's file (see `prepare_module`).
     Returns the ProgramChange; the caller saves the project."""
+    program, notes = prepare_module(project, path, name, outputs=outputs)
+    change = project.set_program(program)
+    change.notes.extend(notes)
+    return change
+
+
+def prepare_module(project, path: str | Path, name: str, *,
+                   outputs: list[str] | None = None) -> tuple[ModuleProgram, list[str]]:
+    """NAME from the user's file, ready for `project.set_program`: trusts that version (the user
+    chose it), reads its fields and copies the source into the project's programs/. Nothing is
+    written to the project when the file does not import or NAME is not a usable module."""
     from engine.trust import code_file, trust_file
 
     chosen = code_file(path)
@@ -398,9 +407,22 @@ def use_module(project, path: str | Path, name: str, *, outputs: list[str] | Non
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(chosen.path, target)
     trust_file(target)
-    change = project.set_program(program.bind(project.root))
-    change.notes.extend(notes)
-    return change
+    return program.bind(project.root), notes
+
+
+def candidate_names(path: str | Path) -> list[str]:
+    """Classes and functions a file defines at its top level, read with `ast` (nothing runs), so
+    a window can offer them before the user trusts the file."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(path).read_text("utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return []
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)
+               and any("Module" in ast.unparse(b) for b in n.bases)]
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
+    return classes + functions
 
 
 def trust_program(project):
