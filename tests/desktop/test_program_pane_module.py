@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.desktop.conftest_b import no_dangling_qthreads, sample_project, sample_session  # noqa: F401
+from tests.desktop.conftest_b import dummy_lm, no_dangling_qthreads, sample_project, sample_session  # noqa: F401
 
 from desktop.panes.program import ProgramPane  # noqa: E402
 
@@ -107,3 +107,32 @@ def test_a_builder_edit_that_adds_an_output_adds_its_column(pane, sample_session
         pane.add_field("output")
     assert "output1" in project.frame.columns
     assert "added it empty" in pane.error.text()
+
+
+def test_review_says_a_module_run_was_compiled_for_an_earlier_version(qtbot, tmp_path, dummy_lm):
+    from desktop.panes.review import ReviewPane
+    from desktop.session import ProjectSession
+    from engine.jobs.compile import CompileJob, CompileSettings
+    from engine.project import Project
+    from engine.user_module import trust_program
+
+    project = Project.create(tmp_path / "tickets", sample="ticket-facts")
+    trust_program(project)
+    facts = {"product": "order", "problem": "late", "money_involved": False}
+    dummy_lm([{**facts, "category": "shipping"}, {**facts, "category": "billing"}])
+    record = CompileJob(project, CompileSettings("labeled-fewshot", {"k": 2}, limit=4)).run()
+    assert record.status == "succeeded", record.error
+    source = project.root / "programs" / "ticket_facts.py"
+    source.write_text(source.read_text() + "\n# a later version\n")
+    project = Project.open(project.root)
+    trust_program(project)
+    session = ProjectSession()
+    session.open(project)
+    pane = ReviewPane(session)
+    qtbot.addWidget(pane)
+    try:
+        qtbot.waitUntil(lambda: pane._data is not None, timeout=30_000)
+        assert "compiled for an earlier version of the program" in pane.banner.text()
+        assert set(pane._data["chosen"]) == {"extract", "classify"}
+    finally:
+        pane.shutdown(10_000)
