@@ -353,3 +353,20 @@ def test_a_project_toml_naming_a_field_the_data_lacks_still_opens(sample_project
         'field = "urgency"', 'field = "priority"'))
     project = Project.open(sample_project.root)
     assert "priority" in project.frame.columns and len(project.frame) > 0
+
+
+@pytest.mark.parametrize("key", ["labeled-fewshot", "bootstrap-fewshot", "bootstrap-rs", "copro", "miprov2",
+                                 "simba", "gepa"])
+def test_every_optimizer_compiles_a_user_module(tmp_path, scripted_connect, key):
+    from engine.jobs.compile import CompileJob, CompileSettings
+    from tests.engine.test_optimizers import ANSWER, SMALL
+
+    project = Project.create(tmp_path / "tickets", sample="ticket-facts")
+    trust_program(project)
+    answer = {**ANSWER, **FACTS, "category": "shipping",
+              "module_advice": {"extract": "care", "classify": "care"}}
+    scripted_connect(rules={"charge": {**answer, "category": "billing"}}, default=answer)
+    record = CompileJob(project, CompileSettings(key, SMALL[key], limit=8)).run()
+    assert record.status == "succeeded", record.error
+    assert {"extract", "classify"} <= set(record.program_state)
+    assert set(record.scores) == {"validation", "test"}
