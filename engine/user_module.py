@@ -343,7 +343,7 @@ def _dry_run(program, inputs: list[FieldSpec]) -> tuple[set[str], str | None]:
     values = {f.name: _placeholder(f.annotation(), f.name) for f in inputs}
     try:
         with dspy.context(lm=DummyLM([]), adapter=PlaceholderAdapter(), callbacks=[]):
-            result = program.deepcopy()(**values)
+            result = program(**values)  # a throw-away instance: read_module builds its own
     except Exception as exc:
         return set(), f"{type(exc).__name__}: {str(exc).strip()[:160]}"
     if isinstance(result, dspy.Prediction):
