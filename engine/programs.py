@@ -272,9 +272,23 @@ def class_name(stage_name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in stage_name.split("_") if part) or "Stage"
 
 
-def build_program(spec: ProgramSpec):
-    """A `dspy.Module` that runs the spec's stages in order."""
+def load_program_spec(data: dict, root=None):
+    """The program a `[program]` table (or a run's record of it) describes: a builder
+    `ProgramSpec`, or a `ModuleProgram` (engine.user_module) when `kind = "python"`. Both offer
+    input/output fields, predictors, stages, a fingerprint and `build_program`."""
+    from engine.user_module import is_module_program, parse_module_program
+
+    if is_module_program(data):
+        return parse_module_program(data, root)
+    return parse_program(data)
+
+
+def build_program(spec):
+    """A `dspy.Module` that runs the spec's stages in order (or the user's module, built)."""
     import dspy
+
+    if getattr(spec, "kind", None) == "python":
+        return spec.build()
 
     class SpecProgram(dspy.Module):
         """Runs the stages in order; each stage's outputs become inputs for later stages."""

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import shutil
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from engine.atomic import GITIGNORE_PATTERN, atomic_write_text, remove_stale_temp_files
-from engine.errors import ProjectError, WorkbenchError
+from engine.errors import ProgramError, ProjectError, WorkbenchError
 from engine.lms.profiles import EMBEDDED, ModelProfile, profiles_from_toml
-from engine.programs import ProgramSpec, parse_program
+from engine.programs import ProgramSpec, load_program_spec
 
 PROJECT_FILE = "project.toml"
 DATA_FILE = "data/examples.csv"
@@ -56,13 +57,32 @@ class ProjectConfig(BaseModel):
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+@dataclass
+class ProgramChange:
+    """What setting the program changed beyond the program itself (both faces report it)."""
+
+    columns_added: list[str] = field(default_factory=list)
+    metric_reset: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def messages(self) -> list[str]:
+        out = list(self.notes)
+        if self.columns_added:
+            out.append(f"the data has no column for {', '.join(self.columns_added)}: added it empty; "
+                       "fill it in (or import the data again) before compiling")
+        if self.metric_reset:
+            out.append("the metric used fields the program no longer has: reset it to the default")
+        return out
+
+
 class Project:
     """An open project. Reads lazily; every write replaces its file atomically."""
 
     def __init__(self, root: Path, config: ProjectConfig):
         self.root = root
         self.config = config
-        self.program: ProgramSpec = parse_program(config.program)
+        # A builder ProgramSpec or the user's ModuleProgram (engine.user_module): same interface.
+        self.program: ProgramSpec = load_program_spec(config.program, root)
         self._frame = None
         self._store = None
 
@@ -188,7 +208,7 @@ class Project:
             from engine import datasets
 
             if self.data_path.exists():
-                self._frame = datasets.load_frame(self.data_path, self.field_names)
+                self._frame = self._load_frame_with_program_columns()
             else:
                 self._frame = datasets.empty_frame(self.field_names)
         return self._frame
@@ -213,17 +233,60 @@ class Project:
 
     # -- changing it --------------------------------------------------------------------------------
 
-    def set_program(self, spec: ProgramSpec) -> None:
-        self.program = spec
-        self.config.program = spec.model_dump(mode="json")
-        self._frame = None if self._frame is None else self._with_columns_for(spec)
+    def _load_frame_with_program_columns(self):
+        """The saved table; a field of the program that the file has no column for (project.toml
+        edited by hand, or written before `set_program` added columns) comes back as an empty
+        column, so the project always opens; the next save writes it."""
+        import pandas as pd
 
-    def _with_columns_for(self, spec: ProgramSpec):
-        frame = self._frame
-        for name in spec.input_names + spec.output_names:
+        from engine import datasets
+
+        header = set(pd.read_csv(self.data_path, nrows=0).columns)
+        present = [n for n in self.field_names if n in header]
+        frame = datasets.load_frame(self.data_path, present)
+        for name in self.field_names:
             if name not in frame.columns:
                 frame[name] = ""
         return frame
+
+    def set_program(self, spec) -> ProgramChange:
+        """THE rule for changing the program, for every face: the data gets an empty column for
+        each new field (a program field without a column would leave a project that does not
+        open), and a metric on fields the program no longer has is reset to the default. The
+        caller saves (`save()` and `save_frame()`, or the window's autosave)."""
+        from engine import metrics
+
+        frame = self.frame if self.data_path.exists() or self._frame is not None else None  # old program's columns
+        self.program = spec
+        self.config.program = spec.model_dump(mode="json", exclude_none=True)
+        change = ProgramChange()
+        if frame is not None:
+            for name in dict.fromkeys(spec.input_names + spec.output_names):
+                if name not in frame.columns:
+                    frame[name] = ""
+                    if len(frame):  # an empty table has nothing to fill in
+                        change.columns_added.append(name)
+        if self.config.metric:
+            try:
+                metrics.validate_metric(metrics.parse_metric(self.config.metric), spec.output_names)
+            except WorkbenchError:
+                self.config.metric = metrics.default_metric_for(spec.output_names).model_dump(mode="json")
+                change.metric_reset = True
+        return change
+
+    def program_of_run(self, record):
+        """The program a run was compiled for, ready to build: the recorded builder spec; for a
+        module program, the project's module when the run's predictors are the same (the state
+        loads into it by predictor name), else a ProgramError."""
+        recorded = load_program_spec(record.program_spec, self.root)
+        if getattr(recorded, "kind", None) != "python" or recorded.sha256 == getattr(self.program, "sha256", None):
+            return recorded
+        current = self.program
+        if getattr(current, "kind", None) == "python" and current.predictor_names() == recorded.predictor_names():
+            return current
+        raise ProgramError(
+            f"run {record.run_id} was compiled for an earlier version of the program whose predictors "
+            f"({', '.join(recorded.predictor_names())}) the current one does not have; compile it again")
 
     def set_metric(self, data: dict) -> None:
         from engine import metrics
@@ -278,7 +341,9 @@ class Project:
     def check_ready_to_compile(self) -> None:
         """Raise when something would make a compile meaningless: leaks, empty splits."""
         from engine import datasets
+        from engine.user_module import check_runnable
 
+        check_runnable(self.program)  # a module not trusted in this version: refused before a run starts
         frame = self.frame
         datasets.check_no_leaks(frame, self.program.input_names)
         counts = frame["split"].value_counts()

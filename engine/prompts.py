@@ -28,9 +28,14 @@ def render_program_prompts(spec, inputs: dict, *, state: dict | None = None,
     adapter = make_adapter(prompt_format)
     known = dict(inputs)
     producers = {f.name: s.name for s in spec.stages for f in s.outputs}
+    received = {}
+    if getattr(spec, "kind", None) == "python":  # the user's forward decides what each predictor gets
+        from engine.user_module import predictor_inputs
+
+        received = predictor_inputs(program, known)
     rendered = []
     for stage, (name, predictor) in zip(spec.stages, program.named_predictors(), strict=True):
-        stage_inputs = {
+        stage_inputs = received.get(name) or {
             n: known.get(n, f"<{n} from stage {producers.get(n, '?')}>") for n in stage.input_names
         }
         messages = adapter.format(predictor.signature, predictor.demos, stage_inputs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from engine import stats
 from engine.adapters import answer_mode, format_outdated
 from engine.gates import SliceGate, check_gates
-from engine.programs import ProgramSpec
+from engine.programs import load_program_spec
 
 
 def run_report(project, record) -> dict:
@@ -27,7 +27,7 @@ def run_report(project, record) -> dict:
         "adapter_format": record.adapter_format,
         # a run from another version of the compact format may predate scoring: it cannot tell
         "answers": "not known (another version of the format)" if adapter_outdated
-        else answer_mode(record.provider, record.adapter_format, ProgramSpec.model_validate(record.program_spec)),
+        else answer_mode(record.provider, record.adapter_format, load_program_spec(record.program_spec)),
         "program_fingerprint": record.program_fingerprint,
         "scores": _numbers(record.scores),
         "evaluations": evaluations,

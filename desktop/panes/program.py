@@ -6,6 +6,10 @@ session's undo stack; an invalid one is shown as an inline error and never appli
 project always holds a valid program. Typing in the instructions is merged into one undo step
 per stage.
 
+A program read from the user's own Python module (engine/user_module.py) is shown read-only:
+its code owns the predictors and signatures. "Use a Python module..." sets one; a module not
+trusted in this version shows a banner whose "Trust this file..." asks once per file version.
+
 The live prompt preview renders the messages the chosen model profile's prompt format would
 send for one example (`engine.prompts.render_program_prompts`, no LM call) on a background
 thread: the first render imports DSPy (about a second).
@@ -17,10 +21,10 @@ import json
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QUndoCommand
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
-                               QPlainTextEdit, QPushButton, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QHeaderView, QInputDialog, QLabel, QLineEdit,
+                               QListWidget, QMessageBox, QPlainTextEdit, QPushButton, QSplitter,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from desktop.panes.base import Pane
 from desktop.panes.common import ExamplePicker, MessageBanner, heading, monospace_font, muted
@@ -42,19 +46,25 @@ class SetProgramCommand(QUndoCommand):
         self.session = session
         self.project = session.project
         self.old, self.new = old, new
+        self.old_metric = dict(session.project.config.metric)  # set_program may reset it
         self.merge_key = merge_key
+        self.change = None  # the engine's ProgramChange of the last redo
 
-    def _apply(self, spec: ProgramSpec) -> None:
+    def _apply(self, spec: ProgramSpec, metric: dict | None = None):
         if self.session.project is not self.project:
-            return  # the project was closed or switched; this command no longer applies
-        self.project.set_program(spec)
-        self.session.notify_changed(program=True)
+            return None  # the project was closed or switched; this command no longer applies
+        change = self.project.set_program(spec)  # the one rule both faces follow (engine.project)
+        if metric is not None and metric != self.project.config.metric:
+            self.project.config.metric = dict(metric)
+            change.metric_reset = True
+        self.session.notify_changed(program=True, metric=change.metric_reset, dataset=bool(change.columns_added))
+        return change
 
     def redo(self) -> None:
-        self._apply(self.new)
+        self.change = self._apply(self.new)
 
     def undo(self) -> None:
-        self._apply(self.old)
+        self._apply(self.old, self.old_metric)
 
     def id(self) -> int:
         return _MERGE_ID if self.merge_key is not None else -1
@@ -114,6 +124,11 @@ class ProgramPane(Pane):
         self.name_edit.editingFinished.connect(self._name_edited)
         top.addWidget(self.name_edit)
         top.addStretch(1)
+        self.use_module_btn = QPushButton("Use a Python module…")
+        self.use_module_btn.setToolTip("Optimize your own dspy.Module from a .py file (its code runs once you trust it)")
+        self.use_module_btn.clicked.connect(self.use_python_module)
+        top.addWidget(self.use_module_btn)
+        top.addSpacing(12)
         self.fingerprint = QLabel()
         self.fingerprint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.fingerprint.setFont(monospace_font())
@@ -121,6 +136,15 @@ class ProgramPane(Pane):
         outer.addLayout(top)
         self.error = MessageBanner()
         outer.addWidget(self.error)
+        module_row = QHBoxLayout()
+        self.module_info = MessageBanner()
+        module_row.addWidget(self.module_info, 1)
+        self.trust_btn = QPushButton("Trust this file…")
+        self.trust_btn.setToolTip("Read the file first: trusting it lets the Workbench run this version of it")
+        self.trust_btn.clicked.connect(self.trust_module)
+        module_row.addWidget(self.trust_btn)
+        outer.addLayout(module_row)
+        self.trust_btn.hide()
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         outer.addWidget(splitter, 1)
@@ -277,10 +301,12 @@ class ProgramPane(Pane):
             self._draft = None
             self.fingerprint.setText("")
             self.error.clear_message()
+            self._show_module_state()
             return
-        self._draft = project.program.model_dump(mode="json")
+        self._draft = _draft_of(project.program)
         self._stage = min(self._stage, len(self._draft["stages"]) - 1)
         self.error.clear_message()
+        self._show_module_state()
         self._fill_profiles()
         self._refresh_all()
         self.picker.refresh()
@@ -306,16 +332,53 @@ class ProgramPane(Pane):
         if project is None:
             return
         ours = self._draft_spec()
-        if ours is None or ours.canonical_json() != project.program.canonical_json():
-            self._draft = project.program.model_dump(mode="json")  # undo/redo or another editor
-            self._stage = min(self._stage, len(self._draft["stages"]) - 1)
+        if self.module_mode or ours is None or ours.canonical_json() != project.program.canonical_json():
+            self._draft = _draft_of(project.program)  # undo/redo, another editor, or the user's module
+            self._stage = max(0, min(self._stage, len(self._draft["stages"]) - 1))
             self.error.clear_message()
+            self._show_module_state()
             self._refresh_all()
         else:
             self._show_fingerprint()
             self._schedule_preview()
 
+    @property
+    def module_mode(self) -> bool:
+        """The program is the user's module: its code owns predictors and signatures (read-only)."""
+        project = self.session.project
+        return project is not None and getattr(project.program, "kind", None) == "python"
+
+    def _show_module_state(self) -> None:
+        module = self.module_mode
+        for widget in (self.name_edit, self.stage_name, self.module_combo, self.add_stage_btn,
+                       self.remove_stage_btn, self.up_btn, self.down_btn, self.add_input_btn,
+                       self.add_output_btn, self.remove_field_btn):
+            widget.setEnabled(not module and self.session.project is not None)
+        self.instructions.setReadOnly(module)
+        self.fields.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers if module
+                                    else QAbstractItemView.EditTrigger.AllEditTriggers)
+        self.trust_btn.setVisible(False)
+        if not module:
+            self.module_info.clear_message()
+            return
+        from engine.user_module import untrusted_reason
+
+        program = self.session.project.program
+        outputs = ", ".join(program.output_names)
+        text = (f"From your module {program.name} in {program.source}: inputs {', '.join(program.input_names)} "
+                f"(forward's parameters) → outputs {outputs}. Its code owns the predictors and "
+                "signatures, so they are read-only here; edit the file to change them.")
+        reason = untrusted_reason(program)
+        if reason is None:
+            self.module_info.show_info(text)
+        else:
+            self.module_info.show_warning(f"{program.source} is not trusted in this version (sha256 "
+                                          f"{reason.sha256[:12]}): none of its code runs until you trust it. " + text)
+            self.trust_btn.setVisible(True)
+
     def _draft_spec(self) -> ProgramSpec | None:
+        if self.module_mode:
+            return None
         try:
             return parse_program(self._draft) if self._draft is not None else None
         except WorkbenchError:
@@ -372,6 +435,8 @@ class ProgramPane(Pane):
             type_combo.setCurrentText(field.get("type", "str"))
             type_combo.currentTextChanged.connect(self._field_type_changed)
             self.fields.setCellWidget(r, COL_TYPE, type_combo)
+            role_combo.setEnabled(not self.module_mode)
+            type_combo.setEnabled(not self.module_mode)
             choices = QTableWidgetItem(", ".join(field.get("choices", [])))
             if field.get("type") != "literal":
                 choices.setFlags(choices.flags() & ~Qt.ItemFlag.ItemIsEditable & ~Qt.ItemFlag.ItemIsEnabled)
@@ -390,6 +455,8 @@ class ProgramPane(Pane):
         )
 
     def _update_buttons(self) -> None:
+        if self.module_mode:
+            return  # read-only: _show_module_state disabled them
         n = len(self._draft["stages"]) if self._draft else 0
         self.remove_stage_btn.setEnabled(n > 1)
         self.up_btn.setEnabled(self._stage > 0)
@@ -405,7 +472,7 @@ class ProgramPane(Pane):
     def _commit(self, text: str, merge_key=None) -> bool:
         """Validate the draft; apply it through the undo stack when valid. False when invalid."""
         project = self.session.project
-        if project is None or self._draft is None:
+        if project is None or self._draft is None or self.module_mode:
             return False
         try:
             spec = parse_program(self._draft)
@@ -415,7 +482,81 @@ class ProgramPane(Pane):
         self.error.clear_message()
         if spec.canonical_json() == project.program.canonical_json():
             return True
-        self.session.undo_stack.push(SetProgramCommand(self.session, project.program, spec, text, merge_key))
+        self._push_program(spec, text, merge_key)
+        return True
+
+    def _push_program(self, spec, text: str, merge_key=None, notes: list[str] | None = None) -> None:
+        command = SetProgramCommand(self.session, self.session.project.program, spec, text, merge_key)
+        self.session.undo_stack.push(command)
+        messages = list(notes or []) + (command.change.messages() if command.change else [])
+        if messages:
+            self.error.show_info(" ".join(m[:1].upper() + m[1:] + "." for m in messages))
+
+    # -- the user's own module -----------------------------------------------------------------------
+
+    def _choose_module(self) -> tuple[str, str] | None:
+        """Ask for a .py file and the module's NAME (offered from the file's classes and
+        functions, read without running it). None when the user cancels."""
+        path, _ = QFileDialog.getOpenFileName(self, "Use a Python module", "", "Python files (*.py)")
+        if not path:
+            return None
+        from engine.user_module import candidate_names
+
+        names = candidate_names(path) or [""]
+        name, ok = QInputDialog.getItem(
+            self, "Use a Python module",
+            "The dspy.Module subclass (built with no arguments) or function that returns one.\n"
+            "Choosing it runs this version of the file.", names, 0, True)
+        return (path, name.strip()) if ok and name.strip() else None
+
+    def use_python_module(self, _checked: bool = False, *, path: str | None = None, name: str | None = None) -> bool:
+        """Set the program to the user's module: trusts the chosen version, reads its fields,
+        keeps its source in the project. Undoable. False when cancelled or refused."""
+        project = self.session.project
+        if project is None:
+            return False
+        if path is None or name is None:
+            chosen = self._choose_module()
+            if chosen is None:
+                return False
+            path, name = chosen
+        from engine.user_module import prepare_module
+
+        try:
+            program, notes = prepare_module(project, path, name)
+        except WorkbenchError as exc:
+            self.error.show_error(str(exc))
+            return False
+        self._stage = 0
+        self._push_program(program, f"Use Python module {name}", notes=notes)
+        return True
+
+    def _confirm_trust(self, reason) -> bool:
+        answer = QMessageBox.question(
+            self, "Trust this file?",
+            f"{reason.path}\nsha256 {reason.sha256}\n\nThis Python file is code: trusting it lets the "
+            "Workbench import and run this exact version (until it changes). Trust it only if you "
+            "have read it or know where it comes from.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def trust_module(self, _checked: bool = False) -> bool:
+        """The window's "Trust this file?" prompt: trusts the module's current version and reads it again."""
+        project = self.session.project
+        from engine.user_module import trust_program, untrusted_reason
+
+        reason = untrusted_reason(project.program) if project is not None else None
+        if reason is None or not self._confirm_trust(reason):
+            return False
+        try:
+            change = trust_program(project)
+        except WorkbenchError as exc:
+            self.error.show_error(str(exc))
+            return False
+        self.session.notify_changed(program=True, metric=change.metric_reset, dataset=bool(change.columns_added))
+        if change.messages():
+            self.error.show_info(" ".join(m[:1].upper() + m[1:] + "." for m in change.messages()))
         return True
 
     def _name_edited(self) -> None:
@@ -599,6 +740,14 @@ class ProgramPane(Pane):
             self._render_pending = True
             return
         spec = project.program
+        from engine.user_module import untrusted_reason
+
+        if untrusted_reason(spec) is not None:
+            self.preview.setPlainText("")
+            self.schema_view.setPlainText("")
+            self.preview_status.setText("The prompt appears once you trust the module: rendering it runs its code.")
+            self.preview_rendered.emit()
+            return
         inputs = self.picker.values(spec.input_names)
         profile_name = self.profile_combo.currentData()
         try:
@@ -646,3 +795,10 @@ class ProgramPane(Pane):
         if self._render_pending:
             self._render_pending = False
             self._preview_timer.start(0)
+
+
+def _draft_of(program) -> dict:
+    """The pane's editable dict of a program; a module program's predictors shown as its stages."""
+    if getattr(program, "kind", None) == "python":
+        return {"name": program.name, "stages": [p.model_dump(mode="json") for p in program.predictors]}
+    return program.model_dump(mode="json")

@@ -44,14 +44,18 @@ def login_name() -> str:
 def load_run(project, run_id: str) -> dict:
     """Everything the pane shows for a run (background thread: reads the history, imports DSPy)."""
     from engine.artifacts import chosen_state
-    from engine.programs import ProgramSpec, build_program
+    from engine.errors import WorkbenchError
+    from engine.programs import build_program, load_program_spec
     from engine.reports import run_report
 
     record = project.store.get_run(run_id)
     report = run_report(project, record)
     chosen = chosen_state(record.program_state or {})
-    spec = ProgramSpec.model_validate(record.program_spec)
-    baseline = chosen_state(build_program(spec).dump_state())
+    try:
+        spec = project.program_of_run(record)
+        baseline = chosen_state(build_program(spec).dump_state())
+    except WorkbenchError:  # a module program not trusted in this version: none of its code runs
+        spec, baseline = load_program_spec(record.program_spec, project.root), {}
     return {"project": project, "record": record, "report": report, "chosen": chosen,
             "baseline": baseline, "diff": state_diff(baseline, chosen), "spec": spec}
 

@@ -29,7 +29,7 @@ from engine.adapters import format_outdated, format_revision
 from engine.atomic import atomic_write_text
 from engine.errors import ArtifactError, WorkbenchError
 
-from engine.artifacts.names import ADAPTER, FORMAT_VERSION, MANIFEST, REVIEWS, SIGNATURE, STATE
+from engine.artifacts.names import ADAPTER, FORMAT_VERSION, MANIFEST, MODEL_CHECK, REVIEWS, SIGNATURE, STATE
 
 
 class ReviewRecord(BaseModel):
@@ -102,15 +102,25 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
             f"run {run_id} was compiled with another version of the {record.adapter_format} prompt format "
             f"(revision {record.adapter_revision[:12]}; this Workbench has {current[:12]}): the exported program "
             "would not send the prompts the run was scored with; compile it again with this version")
-    spec = parse_program(record.program_spec)  # names are identifiers, or one sentence (and nothing written)
+    from engine import module_bundle
+    from engine.user_module import is_module_program
+
+    module_program = is_module_program(record.program_spec)  # the user's own module: engine/module_bundle.py
+    # A builder program's names are identifiers, or one sentence (and nothing written).
+    spec = module_bundle.module_program_for_export(project, record) if module_program \
+        else parse_program(record.program_spec)
     report = run_report(project, record)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         _write_state(spec, record.program_state, staging / STATE)
-        for name, content in program_files(record, spec).items():
+        files = _module_support_files(record) if module_program else program_files(record, spec)
+        for name, content in files.items():
             (staging / name).write_bytes(content)
+        module_entries = module_bundle.write_module_files(spec, record, staging) if module_program else {}
         manifest = _manifest(project, record, spec, report, staging)
+        if module_program:
+            manifest.program.update(module_entries)
         manifest_text = manifest.model_dump_json(indent=2) + "\n"
         atomic_write_text(staging / MANIFEST, manifest_text)
         public_key = ""
@@ -135,6 +145,19 @@ def program_files(record, spec) -> dict[str, bytes]:
     model = {"provider": record.provider, "name": record.model_name, "revision": record.model_revision,
              "details": record.model_details}
     return spec_program_files(spec, prompt_format=record.adapter_format, model=model)
+
+
+def _module_support_files(record) -> dict[str, bytes]:
+    """Beside a user module's own program.py (engine/module_bundle.py): the model check and the
+    compact adapter, the same files a builder program's bundle ships."""
+    from engine.artifacts.program_source import MODEL_CHECK_SOURCE
+
+    files = {MODEL_CHECK: MODEL_CHECK_SOURCE.read_bytes()}
+    if record.adapter_format == "compact":
+        from engine.adapters import compact as compact_module
+
+        files[ADAPTER] = Path(compact_module.__file__).read_bytes()
+    return files
 
 
 def _write_state(spec, state: dict, path: Path) -> None:

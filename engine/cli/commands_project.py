@@ -61,14 +61,25 @@ def register(sub) -> None:
     s.add_argument("dir")
     add_json_flag(s)
     s.set_defaults(handler=cmd_program_show)
-    s = psub.add_parser("set", help="set a one-stage program from DSPy's signature syntax")
+    s = psub.add_parser("set", help="set a one-stage program from DSPy's signature syntax, "
+                                    "or your own dspy.Module from a Python file")
     s.add_argument("dir")
-    s.add_argument("--signature", required=True, help="e.g. \"text -> label: Literal['a', 'b']\"")
+    source = s.add_mutually_exclusive_group(required=True)
+    source.add_argument("--signature", help="e.g. \"text -> label: Literal['a', 'b']\"")
+    source.add_argument("--python", metavar="FILE:NAME",
+                        help="a dspy.Module subclass (built with no arguments) or a function returning "
+                             "one; running it trusts this version of the file")
+    s.add_argument("--outputs", metavar="F,...",
+                   help="with --python: the output fields to score (default: those its forward returns)")
     s.add_argument("--instructions", default="")
     s.add_argument("--module", choices=("predict", "cot"), default="predict")
     s.add_argument("--stage", default="predict", help="the stage's name (default: predict)")
     add_json_flag(s)
     s.set_defaults(handler=cmd_program_set)
+    s = psub.add_parser("trust", help="trust the program module's current source and read its fields again")
+    s.add_argument("dir")
+    add_json_flag(s)
+    s.set_defaults(handler=cmd_program_trust)
 
     p = sub.add_parser("metric", help="show or set the metric")
     msub = p.add_subparsers(dest="metric_command", metavar="ACTION")
@@ -277,29 +288,50 @@ def cmd_program_show(args) -> int:
 
 
 def cmd_program_set(args) -> int:
-    from engine.cli.main import print_json
     from engine.programs import ProgramSpec, stage_from_signature
     from engine.project import Project
 
     project = Project.open(args.dir)
-    stage = stage_from_signature(args.signature, name=args.stage, instructions=args.instructions,
-                                 module=args.module)
-    spec = ProgramSpec(name=project.program.name, stages=[stage])
-    project.set_program(spec)
-    # A metric on fields the new program no longer has would fail later: reset it to the default.
-    from engine import metrics
+    if args.python:
+        from engine.user_module import parse_target, use_module
 
-    try:
-        project.metric_spec()
-    except WorkbenchError:
-        project.config.metric = metrics.default_metric_for(spec.output_names).model_dump(mode="json")
+        path, name = parse_target(args.python)
+        outputs = [o.strip() for o in args.outputs.split(",") if o.strip()] if args.outputs else None
+        change = use_module(project, path, name, outputs=outputs)
+    else:
+        if args.outputs:
+            raise WorkbenchError("--outputs goes with --python; a --signature names its outputs itself")
+        stage = stage_from_signature(args.signature, name=args.stage, instructions=args.instructions,
+                                     module=args.module)
+        change = project.set_program(ProgramSpec(name=project.program.name, stages=[stage]))
+    return _saved_program_change(project, change, args)
+
+
+def cmd_program_trust(args) -> int:
+    from engine.project import Project
+    from engine.user_module import trust_program
+
+    project = Project.open(args.dir)
+    change = trust_program(project)
+    print(f"trusted {project.program.source_path} (sha256 {project.program.sha256[:12]})", file=sys.stderr)
+    return _saved_program_change(project, change, args)
+
+
+def _saved_program_change(project, change, args) -> int:
+    from engine.cli.main import print_json
+
     project.save()
     if project._frame is not None:
         project.save_frame()
+    spec = project.program
     if args.json:
-        print_json({"fingerprint": spec.fingerprint(), **spec.model_dump(mode="json")})
+        print_json({"fingerprint": spec.fingerprint(), **spec.model_dump(mode="json"),
+                    "columns_added": change.columns_added, "metric_reset": change.metric_reset,
+                    "notes": change.messages()})
     else:
         print(describe_program(spec))
+        for message in change.messages():
+            print(f"note: {message}", file=sys.stderr)
     return 0
 
 
@@ -418,6 +450,15 @@ def print_summary(summary: dict) -> None:
 
 def describe_program(spec) -> str:
     lines = [f"program {spec.name}  ({spec.fingerprint()[:19]}...)"]
+    if getattr(spec, "kind", None) == "python":
+        lines[0] = f"program {spec.name} from {spec.source}  ({spec.fingerprint()[:19]}...)"
+        lines.append(f"  inputs (forward's parameters): {', '.join(spec.input_names)}")
+        lines.append(f"  outputs: {', '.join(f'{f.name}: {f.type_label()}' for f in spec.output_fields)}"
+                     + ("" if spec.outputs_override else " (inferred; choose with --outputs)"))
+        from engine.user_module import untrusted_reason
+
+        if untrusted_reason(spec) is not None:
+            lines.append(f"  not trusted in this version: read {spec.source}, then `{spec.trust_hint()}`")
     for stage in spec.stages:
         kind = "ChainOfThought" if stage.module == "cot" else "Predict"
         ins = ", ".join(f"{f.name}: {f.type_label()}" for f in stage.inputs)

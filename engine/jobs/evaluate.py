@@ -30,7 +30,7 @@ class EvaluateJob:
     def prepare(self):
         from engine.adapters import calibrate_on_training_rows
         from engine.lms.connect import connect
-        from engine.programs import ProgramSpec, build_program
+        from engine.programs import build_program
 
         project, settings = self.project, self.settings
         if settings.split not in datasets.SPLITS:
@@ -46,8 +46,8 @@ class EvaluateJob:
                 raise WorkbenchError(
                     f"run {settings.run_id} has no compiled program (status {record.status}); choose a finished run"
                 )
-            spec, state = ProgramSpec.model_validate(record.program_spec), record.program_state
-            if spec.fingerprint() != project.program.fingerprint():
+            spec, state = project.program_of_run(record), record.program_state
+            if record.program_fingerprint != project.program.fingerprint():
                 warnings.append(f"run {settings.run_id} was compiled for an earlier version of the program")
         program = build_program(spec)
         if state is not None:
