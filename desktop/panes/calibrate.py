@@ -179,7 +179,7 @@ class CalibrateView(QWidget):
         self.source_combo = QComboBox()
         self.source_combo.setToolTip("The program whose outputs you label: the uncompiled baseline or a run")
         self.source_combo.setMinimumContentsLength(14)
-        self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLength)
+        self.source_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         row.addWidget(self.source_combo, 1)
         v.addLayout(row)
         row = QHBoxLayout()
@@ -387,7 +387,7 @@ class CalibrateView(QWidget):
     def _load_saved_labels(self) -> None:
         project = self.session.project
         judge = self._judge()
-        if project is None:
+        if project is None or judge is None:
             self.model.set_rows([], [])
             return
         fields = list((judge or {}).get("outputs") or [])
@@ -435,11 +435,11 @@ class CalibrateView(QWidget):
 
     def _show_count(self) -> None:
         n, done = self.model.rowCount(), self.model.labelled_count()
-        from engine.calibration import LABELS_FILE
-
         if n == 0:
             self.label_count.setText("No outputs to label yet: generate them, or import a label file.")
         else:
+            from engine.calibration import LABELS_FILE
+
             self.label_count.setText(f"{done} of {n} labelled · saved in {LABELS_FILE}")
 
     def _show_current(self) -> None:

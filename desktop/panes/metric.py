@@ -307,6 +307,8 @@ class MetricPane(Pane):
         self.judge_prompt_status = muted()
         jl.addWidget(self.judge_prompt_status)
         layout.addWidget(self.judge_prompt_box, 1)
+        layout.addStretch(1)  # takes the room the judge's prompt would (see _schedule_judge_prompt)
+        self._try_layout = layout
         self._prompt_timer = QTimer(self)
         self._prompt_timer.setSingleShot(True)
         self._prompt_timer.setInterval(200)
@@ -880,6 +882,7 @@ class MetricPane(Pane):
         project = self.session.project
         judge = judge_in(self._build_data()) if project is not None else None
         self.judge_prompt_box.setVisible(judge is not None)
+        self._try_layout.setStretch(self._try_layout.count() - 1, 0 if judge is not None else 1)
         if judge is not None:
             self._prompt_timer.start()
 
