@@ -789,6 +789,12 @@ class CalibrateView(QWidget):
         self.table.setEnabled(not generating)
 
 
+def refused_in_window(exc: Exception) -> WorkbenchError:
+    """The engine's refusal of an unchecked judge, with what to do in the window."""
+    return WorkbenchError(f"{exc} In the window: calibrate it on the Metric pane's “Calibrate the judge” tab, "
+                          "or tick “Allow an uncalibrated judge” in the Runs pane.")
+
+
 def _fields_of(rows: list[LabelRow]) -> list[str]:
     names: list[str] = []
     for row in rows:
