@@ -616,3 +616,29 @@ def set_threshold(project, value: float) -> None:
         project_judge(project)  # raises the no-judge sentence
     project.set_metric(data)
     project.save()
+
+
+def judge_record_lines(report: dict) -> list[str]:
+    """What `runs show` / `evaluate` print about a run's judge and metric files (report: run_report
+    or an evaluation's result, both carrying `judge`, the `judge_*` usage and `metric_files`)."""
+    lines = []
+    judge = report.get("judge")
+    if judge:
+        if judge.get("calibrated"):
+            interval = judge.get("kappa_ci95")
+            shown = f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
+            lines.append(
+                f"judge: calibrated, kappa {judge['kappa']:.2f}{shown} on {judge['n']} labels (threshold "
+                f"{judge['threshold']:g}), model {judge.get('judge_revision', '')[:19]}, rubric sha256 "
+                f"{judge.get('rubric_sha256', '')[:12]}")
+        else:
+            lines.append(f"judge: {judge.get('note', UNCALIBRATED_NOTE)} ({judge.get('reason', judge.get('state'))})")
+    usage = report.get("judge_usage") or {k: report[k] for k in ("judge_calls", "judge_cached_calls", "judge_tokens")
+                                           if k in report}
+    if usage.get("judge_calls") is not None:
+        tokens = usage.get("judge_tokens") or {}
+        lines.append(f"the judge's share of the calls below: {usage['judge_calls']} LM calls ({usage.get('judge_cached_calls', 0)} "
+                     f"cached), {tokens.get('prompt', 0):,} + {tokens.get('completion', 0):,} tokens")
+    for file in report.get("metric_files") or []:
+        lines.append(f"metric file: {file['path']} ({file['function']}), sha256 {file['sha256'][:12]}")
+    return lines

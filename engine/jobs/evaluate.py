@@ -17,6 +17,7 @@ class EvaluateSettings:
     profile: str = "embedded"
     run_id: str | None = None  # None: the uncompiled baseline
     limit: int | None = None
+    allow_uncalibrated_judge: bool = False  # run with a judge metric whose calibration is missing, failed or stale
 
 
 class EvaluateJob:
@@ -26,6 +27,7 @@ class EvaluateJob:
         self.settings = settings
         self.sink = sink
         self.cancel = cancel or CancelToken()
+        self.metric_context = None  # engine.metric_context.MetricContext, set by prepare()
 
     def prepare(self):
         from engine.adapters import calibrate_on_training_rows
@@ -57,6 +59,11 @@ class EvaluateJob:
             raise WorkbenchError(f"the {settings.split} split is empty; assign examples to it first")
         connected = connect(profile)
         calibrate_on_training_rows(connected.adapter, project)
+        from engine.metric_context import prepare_metric_context
+
+        # Trusted metric files, the judge's model and the refusal of an unchecked judge (calibration.py).
+        self.metric_context = prepare_metric_context(project, project.metric_spec(), connected=connected,
+                                                     allow_uncalibrated_judge=settings.allow_uncalibrated_judge)
         if settings.run_id is not None and record.model_revision != connected.revision.revision:
             warnings.append(
                 f"run {settings.run_id} was compiled for {record.model_name} ({record.model_revision[:19]}…); "
@@ -76,16 +83,20 @@ class EvaluateJob:
         _use_project_cache(self.project)
         meter = RunMeter(self.sink, self.cancel)
         meter.price_models(connected)
+        self.metric_context.price_on(meter)
         stage = f"evaluate {'baseline' if self.settings.run_id is None else self.settings.run_id} on {self.settings.split}"
         self.sink(StageStarted(stage, len(examples)))
         status = "succeeded"
         result = None
         try:
-            with dspy.context(lm=connected.lm, adapter=connected.adapter), meter.context():
+            with dspy.context(lm=connected.lm, adapter=connected.adapter), meter.context(), \
+                    self.metric_context.activated():
                 result = evaluate(program, examples, self.project.metric_spec(), split=self.settings.split,
                                   stage=stage, sink=self.sink, threads=connected.profile.concurrency)
         except RunStopped as stop:
             status = stop.status
+            if status == "failed":  # the user's metric failed (metric_context.MetricFailed): say why
+                warnings.append(str(stop))
         figures = result.to_dict() if result else {"n": 0, "score": 0.0, "ci95": [0.0, 1.0], "ci_method": "",
                                                       "per_slice": {}, "parse_failures": 0, "errors": 0}
         if result and stats.too_small_to_resolve(result.n):
@@ -107,6 +118,8 @@ class EvaluateJob:
             "cost_usd": meter.cost_usd,
             "elapsed_s": round(meter.elapsed_s, 3),
             "warnings": warnings,
+            **self.metric_context.record(),
+            **self.metric_context.counts(),
             "predictions": [
                 {"id": r.example_id, "score": r.score, "prediction": r.prediction, "error": r.error}
                 for r in (result.results if result else [])
