@@ -41,11 +41,11 @@ SAVE_DELAY_MS = 300
 
 
 class LabelTable(QTableView):
-    """The labels table, labelled from the keyboard.
+    """The labels table (over a JudgeLabelsModel), labelled from the keyboard.
 
     Signals:
-        label_pressed(int, object)   a label key was pressed on row int: a value in [0, 1], or None
-                                     to clear it
+        label_pressed(int, object)   row int got a label from the keyboard: a value in [0, 1], or
+                                     None (cleared); the model has it already
     """
 
     label_pressed = Signal(int, object)
@@ -99,10 +99,12 @@ class LabelTable(QTableView):
         row = self.currentIndex().row()
         if key in (Qt.Key.Key_Backspace, Qt.Key.Key_Delete):
             if row >= 0:
+                self.model().set_label(row, None)
                 self.label_pressed.emit(row, None)
             return
         value = self._value_for(event)
         if value is not ... and row >= 0:
+            self.model().set_label(row, value)
             self.label_pressed.emit(row, value)
             self.move(1)
             return
@@ -356,8 +358,8 @@ class CalibrateView(QWidget):
             self.status.show_error(status.message)
         else:
             self.status.show_warning(status.message)
-        threshold = getattr(status, "threshold", None)
-        if threshold is not None:
+        threshold = (self._judge() or {}).get("calibration_threshold")
+        if threshold is not None and abs(threshold - self.threshold_spin.value()) > 1e-9:
             self.threshold_spin.blockSignals(True)
             self.threshold_spin.setValue(float(threshold))
             self.threshold_spin.blockSignals(False)
@@ -419,9 +421,9 @@ class CalibrateView(QWidget):
         self._show_current()
         self._update_buttons()
 
-    def _label_pressed(self, row: int, value) -> None:
-        self.model.set_label(row, value)
+    def _label_pressed(self, _row: int, _value) -> None:
         self._show_count()
+        self._show_current()
         self._update_buttons()
         self._save_timer.start()
 
@@ -683,18 +685,24 @@ class CalibrateView(QWidget):
         self._update_buttons()
 
     def _threshold_changed(self, value: float) -> None:
-        project = self.session.project
-        if project is None:
-            return
+        """Record the new threshold in the project (engine.calibration.set_threshold), undoably."""
+        import copy
+
+        from desktop.panes.metric import SetMetricCommand
         from engine.calibration import set_threshold
 
+        project = self.session.project
+        if project is None or self._judge() is None:
+            return
+        old = copy.deepcopy(project.config.metric)
         try:
             set_threshold(project, value)
         except WorkbenchError as exc:
             self.warnings.show_error(str(exc))
             return
-        self.session.notify_changed()
-        self.refresh_status()
+        new = copy.deepcopy(project.config.metric)
+        if new != old:
+            self.session.undo_stack.push(SetMetricCommand(self.session, old, new, "Change the judge's threshold"))
 
     # -- results ------------------------------------------------------------------------------------
 
