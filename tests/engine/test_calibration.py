@@ -264,3 +264,4 @@ def test_a_passed_calibration_is_recorded_in_the_run_and_the_manifest(resolution
     assert judge["rubric_sha256"] == result.rubric_sha256 and judge["judge_revision"] == "dummy:1"
     manifest = export_run(resolution_project, record.run_id, tmp_path / "bundle")
     assert manifest.metric["judge_calibration"]["n"] == result.n
+
