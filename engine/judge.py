@@ -15,6 +15,7 @@ cost and what judging it cost.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from dataclasses import dataclass, field
@@ -146,32 +147,39 @@ class JudgeCounts:
         }
 
 
-def _counting_tracker(parent, counts: JudgeCounts, price):
-    """A usage tracker that counts the judge's real calls and forwards them to the run's tracker."""
+@functools.cache
+def _counting_classes():
+    """The tracker and callback classes that count the judge's calls (made once: dspy loads lazily)."""
+    from dspy.utils.callback import BaseCallback
     from dspy.utils.usage_tracker import UsageTracker
 
     class JudgeTracker(UsageTracker):
+        """Counts the judge's real calls and forwards them to the run's own tracker."""
+
+        def __init__(self, parent, counts: JudgeCounts, price):
+            super().__init__()
+            self.parent, self.counts, self.price = parent, counts, price
+
         def __deepcopy__(self, memo):
-            return self
+            return self  # DSPy copies the tracker into pool threads; keep counting in one place
 
         def add_usage(self, lm: str, usage_entry: dict) -> None:
             if usage_entry:
-                counts.add_usage(dict(usage_entry), price.cost(dict(usage_entry)))
-            if parent is not None:
-                parent.add_usage(lm, usage_entry)
-
-    return JudgeTracker()
-
-
-def _counting_callback(counts: JudgeCounts):
-    from dspy.utils.callback import BaseCallback
+                self.counts.add_usage(dict(usage_entry), self.price.cost(dict(usage_entry)))
+            if self.parent is not None:
+                self.parent.add_usage(lm, usage_entry)
 
     class JudgeCallback(BaseCallback):
+        """Counts the judge's logical calls (cache hits included)."""
+
+        def __init__(self, counts: JudgeCounts):
+            self.counts = counts
+
         def on_lm_end(self, call_id, outputs, exception=None):
             if exception is None:
-                counts.add_logical()
+                self.counts.add_logical()
 
-    return JudgeCallback()
+    return JudgeTracker, JudgeCallback
 
 
 @dataclass
@@ -197,9 +205,10 @@ class Judge:
         run's callbacks (its cancel and budget) see the call; AdapterParseError when it did not parse."""
         import dspy
 
+        tracker_class, callback_class = _counting_classes()
         settings = dspy.settings
-        tracker = _counting_tracker(settings.get("usage_tracker"), self.counts, self.price)
-        callbacks = [*(settings.get("callbacks") or []), _counting_callback(self.counts)]
+        tracker = tracker_class(settings.get("usage_tracker"), self.counts, self.price)
+        callbacks = [*(settings.get("callbacks") or []), callback_class(self.counts)]
         # trace=[]: the judge's own step must not enter an optimizer's trace (BootstrapFewShot
         # reads the trace it handed the metric to pick demos).
         with dspy.context(lm=self.connected.lm, adapter=self.adapter, trace=[], usage_tracker=tracker,

@@ -43,7 +43,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_serializer, model_validator
 
 from engine.errors import MetricError
 
@@ -359,6 +359,13 @@ class LLMJudge(_Spec):
         if len(set(fields)) != len(fields):
             raise ValueError("a field is listed twice")
         return fields
+
+    @model_serializer(mode="wrap")
+    def _without_unset_model(self, handler):
+        data = handler(self)
+        if isinstance(data, dict) and data.get("model") is None:
+            data.pop("model", None)  # TOML has no null: no key means the project's model
+        return data
 
     def referenced_fields(self) -> list[str]:
         return list(dict.fromkeys([*self.outputs, *self.gold]))
