@@ -151,6 +151,10 @@ class JudgeLabelsModel(QAbstractTableModel):
                 return text
         if role == Qt.ItemDataRole.UserRole and column == last:
             return row.human
+        if role == Qt.ItemDataRole.ForegroundRole and column == last and row.human is not None:
+            from desktop.panes.common import bad_color, good_color
+
+            return good_color() if row.human >= 0.5 else bad_color()
         return None
 
     def flags(self, index):

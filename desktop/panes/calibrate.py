@@ -22,7 +22,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
-                               QSplitter, QTableView, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QSplitter, QTableView, QTableWidget, QTableWidgetItem, QTextBrowser,
+                               QVBoxLayout,
                                QWidget)
 
 from desktop import background, messages
@@ -215,8 +216,7 @@ class CalibrateView(QWidget):
         self.table.selectionModel().currentRowChanged.connect(lambda *a: self._show_current())
         self.model.modelReset.connect(self._table_reset)
         v.addWidget(self.table, 2)
-        self.current_view = QPlainTextEdit()
-        self.current_view.setReadOnly(True)
+        self.current_view = QTextBrowser()
         self.current_view.setPlaceholderText("The selected example's inputs, gold and the program's output.")
         v.addWidget(self.current_view, 1)
         self.label_count = muted()
@@ -352,12 +352,15 @@ class CalibrateView(QWidget):
         except WorkbenchError as exc:
             self.status.show_error(str(exc))
             return
+        message = status.message[:1].upper() + status.message[1:] + "."
         if status.state == "passed":
-            self.status.show_info(f"✔ {status.message}")
+            self.status.show_info(f"✔ {message}")
         elif status.state in ("failed", "stale"):
-            self.status.show_error(status.message)
+            self.status.show_error(f"{message} Compiles and evaluations refuse this judge until it passes, "
+                                   "unless you tick “Allow an uncalibrated judge” in the Runs pane.")
         else:
-            self.status.show_warning(status.message)
+            self.status.show_warning(f"{message} Label outputs below and run the judge on them; until it "
+                                     "passes, compiles and evaluations refuse it.")
         threshold = (self._judge() or {}).get("calibration_threshold")
         if threshold is not None and abs(threshold - self.threshold_spin.value()) > 1e-9:
             self.threshold_spin.blockSignals(True)
@@ -452,21 +455,21 @@ class CalibrateView(QWidget):
             self.current_view.setPlainText("")
             return
         item = rows[row]
-        lines = [f"Example {item.example_id}"]
+        parts = [f"<p><b>Example {_html(item.example_id)}</b> · your label: "
+                 f"<b>{label_text(item.human, self.model.verdict) or 'not labelled'}</b></p>"]
         frame = project.frame
         matches = (frame["id"] == item.example_id).to_numpy().nonzero()[0] if "id" in frame.columns else []
         if len(matches):
             at = int(matches[0])
             for name in project.program.input_names:
                 if name in frame.columns:
-                    lines.append(f"{name}: {frame[name].iat[at]}")
+                    parts.append(f"<p><b>{_html(name)}</b>: {_html(str(frame[name].iat[at]))}</p>")
             for name in self.model.fields:
                 if name in frame.columns:
-                    lines.append(f"gold {name}: {frame[name].iat[at]}")
+                    parts.append(f"<p><b>gold {_html(name)}</b>: {_html(str(frame[name].iat[at]))}</p>")
         for name in self.model.fields:
-            lines.append(f"output {name}: {item.outputs.get(name, '')}")
-        lines.append(f"your label: {label_text(item.human, self.model.verdict) or 'not labelled'}")
-        self.current_view.setPlainText("\n".join(lines))
+            parts.append(f"<p><b>output {_html(name)}</b>: {_html(str(item.outputs.get(name, '')))}</p>")
+        self.current_view.setHtml("".join(parts))
 
     def save_labels(self) -> None:
         """Write the labelled rows to the project's label file (background thread)."""

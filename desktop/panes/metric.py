@@ -804,11 +804,21 @@ class MetricPane(Pane):
                 editor.addItems(field.choices if field.type == "literal" else ["true", "false"])
                 editor.setCurrentText(gold.get(field.name, ""))
                 editor.currentTextChanged.connect(self._prediction_edited)
+            elif field.type == "str":
+                # Free text (a resolution, a summary) is read and edited whole, not as one line.
+                editor = QPlainTextEdit(gold.get(field.name, ""))
+                editor.setTabChangesFocus(True)
+                editor.setFixedHeight(editor.fontMetrics().lineSpacing() * 4 + 12)
+                editor.textChanged.connect(self._prediction_edited)
             else:
                 editor = QLineEdit(gold.get(field.name, ""))
                 editor.textChanged.connect(self._prediction_edited)
             table.setCellWidget(r, 2, editor)
         table.resizeRowsToContents()
+        for r in range(table.rowCount()):
+            editor = table.cellWidget(r, 2)
+            table.setRowHeight(r, max(table.rowHeight(r), editor.sizeHint().height() if not
+                                      isinstance(editor, QPlainTextEdit) else editor.height()))
         fit_table_height(table)
         self._score()
         self._schedule_judge_prompt()
@@ -824,6 +834,8 @@ class MetricPane(Pane):
                 editor = self.try_table.cellWidget(r, 2)
                 if isinstance(editor, QComboBox):
                     editor.setCurrentText(value)
+                elif isinstance(editor, QPlainTextEdit):
+                    editor.setPlainText(value)
                 else:
                     editor.setText(value)
                 return
@@ -833,7 +845,12 @@ class MetricPane(Pane):
         out = {}
         for r in range(self.try_table.rowCount()):
             editor = self.try_table.cellWidget(r, 2)
-            text = editor.currentText() if isinstance(editor, QComboBox) else editor.text()
+            if isinstance(editor, QComboBox):
+                text = editor.currentText()
+            elif isinstance(editor, QPlainTextEdit):
+                text = editor.toPlainText()
+            else:
+                text = editor.text()
             out[self.try_table.item(r, 0).text()] = text
         return out
 
