@@ -797,7 +797,9 @@ class MetricPane(Pane):
         table.setRowCount(len(outputs))
         for r, field in enumerate(outputs):
             table.setItem(r, 0, QTableWidgetItem(field.name))
-            table.setItem(r, 1, QTableWidgetItem(gold.get(field.name, "")))
+            gold_item = QTableWidgetItem(gold.get(field.name, ""))
+            gold_item.setToolTip(gold.get(field.name, ""))
+            table.setItem(r, 1, gold_item)
             if field.type in ("literal", "bool"):
                 editor = QComboBox()
                 editor.setEditable(True)
