@@ -38,6 +38,8 @@ def register(sub) -> None:
     s.add_argument("--python", metavar="FILE:FUNCTION",
                    help="a function (example, prediction, trace=None) -> float in your own file; trusts this version")
     s.add_argument("--token-f1", metavar="FIELD", help="SQuAD-style token overlap on a field")
+    s.add_argument("--rouge", metavar="FIELD", help="ROUGE-L F-measure against the gold field (rouge-score)")
+    s.add_argument("--edit-similarity", metavar="FIELD", help="1 - normalised edit distance to the gold field (rapidfuzz)")
     s.add_argument("--contains", action="append", default=[], metavar="FIELD=PATTERN",
                    help="the field must contain PATTERN (repeatable; every pattern must appear)")
     s.add_argument("--regex", action="store_true", help="--contains patterns are regular expressions")
@@ -195,6 +197,10 @@ def cmd_metric_set(args) -> int:
         components.append(_judge_spec(project, args))
     if args.token_f1:
         components.append({"kind": "token_f1", "field": args.token_f1})
+    if args.rouge:
+        components.append({"kind": "rouge", "field": args.rouge})
+    if args.edit_similarity:
+        components.append({"kind": "edit_similarity", "field": args.edit_similarity, "normalize": normalize})
     by_field: dict[str, list[str]] = {}
     for item in args.contains:
         field, sep, pattern = item.partition("=")
@@ -214,8 +220,8 @@ def cmd_metric_set(args) -> int:
         except ValueError as exc:
             raise WorkbenchError(f"--spec is not valid JSON ({exc})") from None
     elif not components:
-        raise WorkbenchError("say which metric: --exact-match, --field-match, --judge, --token-f1, --contains, "
-                             "--python or --spec")
+        raise WorkbenchError("say which metric: --exact-match, --field-match, --judge, --token-f1, --rouge, "
+                             "--edit-similarity, --contains, --python or --spec")
     else:
         data = components[0] if len(components) == 1 else {
             "kind": "composite", "components": [{"weight": 1.0, "metric": c} for c in components]}
