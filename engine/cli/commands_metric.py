@@ -296,6 +296,16 @@ def cmd_metric_calibrate(args) -> int:
         print_json(result.to_json())
     else:
         print_calibration(result)
+    from engine.judge import judge_profile_name
+
+    judge_profile = judge_profile_name(project, calibration.project_judge(project))
+    if args.model and args.model != judge_profile:
+        import sys
+
+        sys.stderr.write(f"note: the metric's judge uses {judge_profile!r}, so runs still need its own calibration; "
+                         f"to judge with {args.model!r}, run `dspy-workbench metric set {project.root} --judge ... "
+                         f"--judge-model {args.model}` and calibrate again
+")
     return EXIT_FOR_STATUS.get(result.status, 1)
 
 
