@@ -25,7 +25,8 @@ Adding a kind: write its model with `referenced_fields`, `describe`, `short_name
 Kinds that need more than the two values: `llm_judge` (an LM) and `python` (a trusted file of
 the user's) score only inside an active `engine.metric_context.MetricContext`, which the jobs
 build before a run and carry into DSPy's threads through `dspy.context`; outside one they raise
-MetricError. `token_f1` and `contains` need nothing.
+MetricError. `token_f1`, `rouge` (rouge-score), `edit_similarity` (rapidfuzz) and `contains` need
+nothing more.
 
 This module imports DSPy only inside the functions that build DSPy objects.
 """
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import functools
 import json
 import math
 import numbers
@@ -53,6 +55,8 @@ __all__ = [
     "FieldMatch",
     "LLMJudge",
     "TokenF1",
+    "Rouge",
+    "EditSimilarity",
     "Contains",
     "PythonMetric",
     "judge_specs",
@@ -438,6 +442,70 @@ class TokenF1(_Spec):
         return value, [f"{self.field}: token F1 {value:.2f} against the expected {_shown(g)}."]
 
 
+@functools.cache
+def _rouge_scorer(variant: str, stemmer: bool):
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer([variant], use_stemmer=stemmer)
+
+
+class Rouge(_Spec):
+    """ROUGE F-measure between the gold and predicted field, as Google's `rouge-score` computes it
+    (the reference reimplementation of ROUGE-1.5.5): unigrams, bigrams or the longest common subsequence."""
+
+    kind: Literal["rouge"] = "rouge"
+    field: _FieldName
+    variant: Literal["rouge1", "rouge2", "rougeL"] = "rougeL"
+    stemmer: bool = True
+
+    def referenced_fields(self) -> list[str]:
+        return [self.field]
+
+    def describe(self) -> str:
+        return f"{self.variant.replace('rouge', 'ROUGE-')} on {self.field}" + (" (stemmed)" if self.stemmer else "")
+
+    def short_name(self) -> str:
+        return f"{self.variant.lower()}_{self.field}"
+
+    def evaluate(self, gold: Any, pred: Any) -> tuple[float, list[str]]:
+        g, p = _field_value(gold, self.field), _field_value(pred, self.field)
+        if g is None or p is None:
+            return 0.0, [_problem(self.field, g, p)]
+        value = _rouge_scorer(self.variant, self.stemmer).score(_text(_plain(g)), _text(_plain(p)))[self.variant].fmeasure
+        if value >= PASS_THRESHOLD:
+            return 1.0, []
+        return value, [f"{self.field}: {self.describe().split(' on ')[0]} {value:.2f} against the expected {_shown(g)}."]
+
+
+class EditSimilarity(_Spec):
+    """1 - normalised Levenshtein distance between the gold and predicted field (rapidfuzz), after
+    the spec's normalisation: for short text where a typo should cost a little, not everything."""
+
+    kind: Literal["edit_similarity"] = "edit_similarity"
+    field: _FieldName
+    normalize: Normalization = Normalization()
+
+    def referenced_fields(self) -> list[str]:
+        return [self.field]
+
+    def describe(self) -> str:
+        return f"edit similarity on {self.field} ({self.normalize.describe()})"
+
+    def short_name(self) -> str:
+        return f"edit_similarity_{self.field}"
+
+    def evaluate(self, gold: Any, pred: Any) -> tuple[float, list[str]]:
+        from rapidfuzz.distance import Levenshtein
+
+        g, p = _field_value(gold, self.field), _field_value(pred, self.field)
+        if g is None or p is None:
+            return 0.0, [_problem(self.field, g, p)]
+        value = Levenshtein.normalized_similarity(self.normalize.apply(_text(_plain(g))),
+                                                  self.normalize.apply(_text(_plain(p))))
+        if value >= PASS_THRESHOLD:
+            return 1.0, []
+        return value, [f"{self.field}: edit similarity {value:.2f} to the expected {_shown(g)}."]
+
 class Contains(_Spec):
     """1.0 when every pattern appears in the field (substrings, or regular expressions), else 0.0.
 
@@ -572,7 +640,8 @@ class Composite(_Spec):
 
 
 # The one place metric kinds are listed.
-MetricSpec = Annotated[ExactMatch | FieldMatch | LLMJudge | TokenF1 | Contains | PythonMetric | Composite,
+MetricSpec = Annotated[ExactMatch | FieldMatch | LLMJudge | TokenF1 | Rouge | EditSimilarity | Contains | PythonMetric
+                       | Composite,
                        Field(discriminator="kind")]
 
 WeightedMetric.model_rebuild()

@@ -38,6 +38,8 @@ def register(sub) -> None:
     s.add_argument("--python", metavar="FILE:FUNCTION",
                    help="a function (example, prediction, trace=None) -> float in your own file; trusts this version")
     s.add_argument("--token-f1", metavar="FIELD", help="SQuAD-style token overlap on a field")
+    s.add_argument("--rouge", metavar="FIELD", help="ROUGE-L F-measure against the gold field (rouge-score)")
+    s.add_argument("--edit-similarity", metavar="FIELD", help="1 - normalised edit distance to the gold field (rapidfuzz)")
     s.add_argument("--contains", action="append", default=[], metavar="FIELD=PATTERN",
                    help="the field must contain PATTERN (repeatable; every pattern must appear)")
     s.add_argument("--regex", action="store_true", help="--contains patterns are regular expressions")
@@ -195,6 +197,10 @@ def cmd_metric_set(args) -> int:
         components.append(_judge_spec(project, args))
     if args.token_f1:
         components.append({"kind": "token_f1", "field": args.token_f1})
+    if args.rouge:
+        components.append({"kind": "rouge", "field": args.rouge})
+    if args.edit_similarity:
+        components.append({"kind": "edit_similarity", "field": args.edit_similarity, "normalize": normalize})
     by_field: dict[str, list[str]] = {}
     for item in args.contains:
         field, sep, pattern = item.partition("=")
@@ -214,8 +220,8 @@ def cmd_metric_set(args) -> int:
         except ValueError as exc:
             raise WorkbenchError(f"--spec is not valid JSON ({exc})") from None
     elif not components:
-        raise WorkbenchError("say which metric: --exact-match, --field-match, --judge, --token-f1, --contains, "
-                             "--python or --spec")
+        raise WorkbenchError("say which metric: --exact-match, --field-match, --judge, --token-f1, --rouge, "
+                             "--edit-similarity, --contains, --python or --spec")
     else:
         data = components[0] if len(components) == 1 else {
             "kind": "composite", "components": [{"weight": 1.0, "metric": c} for c in components]}
@@ -290,6 +296,16 @@ def cmd_metric_calibrate(args) -> int:
         print_json(result.to_json())
     else:
         print_calibration(result)
+    from engine.judge import judge_profile_name
+
+    judge_profile = judge_profile_name(project, calibration.project_judge(project))
+    if args.model and args.model != judge_profile:
+        import sys
+
+        sys.stderr.write(f"note: the metric's judge uses {judge_profile!r}, so runs still need its own calibration; "
+                         f"to judge with {args.model!r}, run `dspy-workbench metric set {project.root} --judge ... "
+                         f"--judge-model {args.model}` and calibrate again
+")
     return EXIT_FOR_STATUS.get(result.status, 1)
 
 

@@ -112,3 +112,12 @@ def test_metric_threshold_is_recorded_in_project_toml(folder, capsys):
     assert code == 0
     data = tomllib.loads((Path(folder) / "project.toml").read_text())
     assert data["metric"]["components"][0]["metric"]["calibration_threshold"] == 0.7
+
+
+def test_metric_set_text_kinds_make_an_equal_weight_composite(folder, capsys):
+    code, out, _ = run_cli(capsys, "metric", "set", folder, "--token-f1", "resolution", "--rouge", "resolution",
+                           "--edit-similarity", "resolution", "--json")
+    assert code == 0
+    spec = json.loads(out)["spec"]
+    assert [c["metric"]["kind"] for c in spec["components"]] == ["token_f1", "rouge", "edit_similarity"]
+    assert {c["weight"] for c in spec["components"]} == {1.0}

@@ -164,3 +164,22 @@ def test_new_kinds_round_trip_through_project_toml_dicts():
                  {"kind": "python", "path": "metric.py", "function": "score"}):
         spec = metrics.parse_metric(data)
         assert metrics.parse_metric(spec.model_dump(mode="json")) == spec
+
+
+def test_rouge_is_rouge_scores_own_figure():
+    from rouge_score import rouge_scorer
+
+    gold, pred = "We refund the shipping fee under RP-12.", "The shipping fee is refunded (RP-12)."
+    expected = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(gold, pred)["rougeL"].fmeasure
+    spec = metrics.parse_metric({"kind": "rouge", "field": "a"})
+    value = metrics.score(spec, {"a": gold}, {"a": pred})
+    assert value == pytest.approx(expected) and 0 < value < 1
+    assert metrics.score(spec, {"a": gold}, {"a": gold}) == 1.0
+    assert metrics.describe(spec) == "ROUGE-L on a (stemmed)"
+
+
+def test_edit_similarity_costs_a_typo_a_little():
+    spec = metrics.parse_metric({"kind": "edit_similarity", "field": "name"})
+    assert metrics.score(spec, {"name": "Jonathan"}, {"name": "jonathan"}) == 1.0  # lowercase by default
+    assert metrics.score(spec, {"name": "Jonathan"}, {"name": "Jonathon"}) == pytest.approx(7 / 8)
+    assert metrics.score(spec, {"name": "Jonathan"}, {"name": None}) == 0.0
