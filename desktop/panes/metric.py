@@ -47,16 +47,19 @@ KINDS = (("exact_match", "Exact match on one field"),
          ("field_match", "Per-field match (mean over fields)"),
          ("llm_judge", "LLM judge (a rubric, calibrated on your labels)"),
          ("token_f1", "Token F1 (word overlap with the gold text)"),
+         ("rouge", "ROUGE (overlap with the gold text, rouge-score)"),
+         ("edit_similarity", "Edit similarity (typos cost a little)"),
          ("contains", "Contains (required words or patterns)"),
          ("python", "Python function from a file"),
          ("composite", "Weighted composite"))
 COMPONENT_KINDS = (("exact_match", "Exact match"), ("field_match", "Per-field match"),
-                   ("llm_judge", "LLM judge"), ("token_f1", "Token F1"), ("contains", "Contains"),
+                   ("llm_judge", "LLM judge"), ("token_f1", "Token F1"), ("rouge", "ROUGE"),
+                   ("edit_similarity", "Edit similarity"), ("contains", "Contains"),
                    ("python", "Python file"))
 # Kinds whose component settings fit in the table's text cell (the field names).
 INLINE_KINDS = ("exact_match", "field_match")
 # Kinds scored on the GUI thread in "Try on an example" (no model, no user code).
-OFFLINE_KINDS = ("exact_match", "field_match", "token_f1", "contains")
+OFFLINE_KINDS = ("exact_match", "field_match", "token_f1", "rouge", "edit_similarity", "contains")
 NORMALIZATION = (
     ("lowercase", "Ignore case", "Compare lowercased (Unicode case folding)"),
     ("strip", "Trim surrounding whitespace", "Ignore spaces at the start and end"),
@@ -392,6 +395,10 @@ class MetricPane(Pane):
             return {"kind": kind, "fields": fields or list(outputs), "normalize": norm}
         if kind == "token_f1":
             return {"kind": kind, "field": field, "normalization": "squad"}
+        if kind == "rouge":
+            return {"kind": kind, "field": field, "variant": "rougeL", "stemmer": True}
+        if kind == "edit_similarity":
+            return {"kind": kind, "field": field, "normalize": norm}
         if kind == "contains":
             return {"kind": kind, "field": field, "patterns": [], "regex": False, "case_sensitive": False}
         if kind == "llm_judge":

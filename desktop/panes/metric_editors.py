@@ -24,6 +24,8 @@ JUDGE_DEFAULT_RUBRIC = ("A good answer does what the gold answer does: it is cor
                         "consistent with the inputs, and says nothing the inputs do not support.")
 VERDICTS = (("pass_fail", "Pass / fail"), ("scale_1_5", "Score 1-5 (mapped to 0-1)"))
 PROJECT_MODEL = "The project's compile model"
+ROUGE_VARIANTS = (("rougeL", "ROUGE-L (longest common subsequence)"), ("rouge1", "ROUGE-1 (single words)"),
+                  ("rouge2", "ROUGE-2 (word pairs)"))
 TOKEN_F1_NORMALIZATION = (("squad", "Lowercase, drop punctuation and articles (SQuAD)"),
                           ("lowercase", "Lowercase only"), ("none", "Compare the words as written"))
 
@@ -164,6 +166,58 @@ class TokenF1Editor(KindEditor):
     def data(self):
         return {"kind": "token_f1", "field": self.field_combo.currentText(),
                 "normalization": self.normalization_combo.currentData()}
+
+
+class RougeEditor(KindEditor):
+    kind = "rouge"
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.field_combo = QComboBox()
+        self.field_combo.currentIndexChanged.connect(self._edited)
+        form.addRow("Output field", self.field_combo)
+        self.variant_combo = QComboBox()
+        for key, label in ROUGE_VARIANTS:
+            self.variant_combo.addItem(label, key)
+        self.variant_combo.currentIndexChanged.connect(self._edited)
+        form.addRow("Variant", self.variant_combo)
+        self.stemmer_check = QCheckBox("Stem words first (“refunds” matches “refund”)")
+        self.stemmer_check.toggled.connect(self._edited)
+        form.addRow("", self.stemmer_check)
+        form.addRow(muted("The ROUGE F-measure between the gold and the predicted text, as Google's "
+                          "rouge-score computes it."))
+
+    def _fill(self, data, project):
+        _fill_combo(self.field_combo, _outputs(project), data.get("field") or "")
+        self.variant_combo.setCurrentIndex(max(0, self.variant_combo.findData(data.get("variant") or "rougeL")))
+        self.stemmer_check.setChecked(bool(data.get("stemmer", True)))
+
+    def data(self):
+        return {"kind": "rouge", "field": self.field_combo.currentText(),
+                "variant": self.variant_combo.currentData(), "stemmer": self.stemmer_check.isChecked()}
+
+
+class EditSimilarityEditor(KindEditor):
+    kind = "edit_similarity"
+    uses_normalization = True
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.field_combo = QComboBox()
+        self.field_combo.currentIndexChanged.connect(self._edited)
+        form.addRow("Output field", self.field_combo)
+        form.addRow(muted("1 minus the normalised edit distance (rapidfuzz): for short text where a typo "
+                          "should cost a little, not everything."))
+
+    def _fill(self, data, project):
+        _fill_combo(self.field_combo, _outputs(project), data.get("field") or "")
+
+    def data(self):
+        return {"kind": "edit_similarity", "field": self.field_combo.currentText()}
 
 
 class ContainsEditor(KindEditor):
@@ -389,6 +443,6 @@ def function_names(project, path: str) -> list[str]:
 
 
 EDITOR_CLASSES: dict[str, type[KindEditor]] = {
-    cls.kind: cls for cls in (ExactMatchEditor, FieldMatchEditor, JudgeEditor, TokenF1Editor,
-                              ContainsEditor, PythonMetricEditor)
+    cls.kind: cls for cls in (ExactMatchEditor, FieldMatchEditor, JudgeEditor, TokenF1Editor, RougeEditor,
+                              EditSimilarityEditor, ContainsEditor, PythonMetricEditor)
 }

@@ -194,3 +194,25 @@ def test_python_metric_is_trusted_once_per_file_version(pane, sample_session, qt
     assert editor.trust_btn.isVisibleTo(pane)
     assert pane.trust_python_file()
     assert trust.is_trusted(file) and len(answers.questions) == asked + 1
+
+
+def test_rouge_and_edit_similarity_score_the_typed_prediction(pane, sample_session, qtbot):
+    project = sample_session.project
+    pane.picker.set_row(0)
+    gold = project.frame["urgency"].iat[0]
+    with qtbot.waitSignal(sample_session.metric_changed):
+        pane.kind_combo.setCurrentIndex(pane.kind_combo.findData("edit_similarity"))
+    assert project.metric_spec().kind == "edit_similarity"
+    assert pane.norm_box.isVisibleTo(pane)  # edit similarity compares after the normalisation
+    pane.set_prediction("urgency", gold[:-1] + "x")  # one typo
+    assert 0.0 < pane.last_score < 1.0
+    with qtbot.waitSignal(sample_session.metric_changed):
+        pane.kind_combo.setCurrentIndex(pane.kind_combo.findData("rouge"))
+    editor = pane.editors["rouge"]
+    with qtbot.waitSignal(sample_session.metric_changed):
+        editor.variant_combo.setCurrentIndex(editor.variant_combo.findData("rouge1"))
+    spec = project.metric_spec()
+    assert (spec.kind, spec.variant, spec.stemmer) == ("rouge", "rouge1", True)
+    assert not pane.norm_box.isVisibleTo(pane)
+    pane.set_prediction("urgency", gold)
+    assert pane.last_score == 1.0
