@@ -801,9 +801,16 @@ class CalibrateView(QWidget):
 
 
 def refused_in_window(exc: Exception) -> WorkbenchError:
-    """The engine's refusal of an unchecked judge, with what to do in the window."""
-    return WorkbenchError(f"{exc} In the window: calibrate it on the Metric pane's “Calibrate the judge” tab, "
-                          "or tick “Allow an uncalibrated judge” in the Runs pane.")
+    """The engine's refusal of an unchecked judge or an untrusted metric file, with what to do in
+    the window (the engine's sentence names the CLI command)."""
+    from engine.errors import UntrustedCodeError
+
+    if isinstance(exc, UntrustedCodeError):
+        hint = "In the window: read the file, then press “Trust this file…” on the Metric pane."
+    else:
+        hint = ("In the window: calibrate it on the Metric pane's “Calibrate the judge” tab, or tick "
+                "“Allow an uncalibrated judge” in the Runs pane.")
+    return WorkbenchError(f"{exc} {hint}")
 
 
 def _fields_of(rows: list[LabelRow]) -> list[str]:

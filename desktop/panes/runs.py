@@ -672,10 +672,11 @@ class RunsPane(Pane):
         def work():
             from desktop.panes.calibrate import refused_in_window
             from engine.calibration import JudgeNotCalibrated
+            from engine.errors import UntrustedCodeError
 
             try:
                 job.prepare()  # a user's mistake surfaces here, before anything is written
-            except JudgeNotCalibrated as exc:
+            except (JudgeNotCalibrated, UntrustedCodeError) as exc:
                 raise refused_in_window(exc) from None
             if token.cancelled:
                 raise RunCancelled()

@@ -252,3 +252,34 @@ def test_compile_refuses_an_uncalibrated_judge_until_the_box_is_ticked(qtbot, ju
         assert report["judge"]["note"] == "used uncalibrated by the user's choice"
     finally:
         runs.shutdown(10_000)
+
+
+def test_compile_refuses_an_untrusted_metric_file_until_it_is_trusted(qtbot, sample_session, dummy_lm_urgency):
+    from desktop.panes.runs import RunsPane
+    from engine import trust
+
+    project = sample_session.project
+    file = project.root / "same.py"
+    file.write_text("def same(example, prediction, trace=None):\n"
+                    "    return example.urgency == prediction.urgency\n", encoding="utf-8")
+    project.set_metric({"kind": "python", "path": "same.py", "function": "same"})
+    runs = RunsPane(sample_session)
+    qtbot.addWidget(runs)
+    try:
+        runs.select_optimizer("labeled-fewshot")
+        runs.limit_spin.setValue(3)
+        with qtbot.waitSignal(runs.run_finished, timeout=60_000) as finished:
+            assert runs.start_compile()
+        assert finished.args == [None]
+        assert "not trusted" in runs.status_banner.text() and "Trust this file" in runs.status_banner.text()
+        trust.trust_file(file)
+        with qtbot.waitSignal(runs.run_finished, timeout=60_000) as finished:
+            assert runs.start_compile()
+        assert finished.args[0].status == "succeeded", finished.args[0].error
+    finally:
+        runs.shutdown(10_000)
+
+
+@pytest.fixture
+def dummy_lm_urgency(scripted_connect):
+    return scripted_connect(default={"urgency": "low"})
