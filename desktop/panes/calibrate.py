@@ -445,7 +445,12 @@ class CalibrateView(QWidget):
         else:
             from engine.calibration import LABELS_FILE
 
-            self.label_count.setText(f"{done} of {n} labelled · saved in {LABELS_FILE}")
+            from engine.calibration import label_warnings
+
+            # The engine's checks on the labels alone (kappa 0.0: there is no kappa before a run).
+            warnings = label_warnings(self.model.labels(), 0.0)
+            self.label_count.setText(f"{done} of {n} labelled · saved in {LABELS_FILE}"
+                                     + "".join(f"<br>⚠ {_html(w)}" for w in warnings))
 
     def _show_current(self) -> None:
         row = self.table.currentIndex().row()

@@ -223,6 +223,7 @@ def test_without_a_judge_the_tab_says_how_to_get_one(qtbot, sample_session):
 # -- the refusal in the Runs pane ------------------------------------------------------------------
 
 def test_compile_refuses_an_uncalibrated_judge_until_the_box_is_ticked(qtbot, judged_session, scripted_connect):
+    from desktop.panes.review import ReviewPane
     from desktop.panes.runs import RunsPane
     from engine.reports import run_report
 
@@ -250,6 +251,15 @@ def test_compile_refuses_an_uncalibrated_judge_until_the_box_is_ticked(qtbot, ju
         assert record.status == "succeeded", record.error
         report = run_report(judged_session.project, judged_session.project.store.get_run(record.run_id))
         assert report["judge"]["note"] == "used uncalibrated by the user's choice"
+
+        review = ReviewPane(judged_session)  # Review shows the run's judge record
+        qtbot.addWidget(review)
+        with qtbot.waitSignal(review.run_loaded, timeout=30_000):
+            review.show_run(record.run_id)
+        assert review.judge_record.isVisibleTo(review)
+        assert "used uncalibrated by the user's choice" in review.judge_record.text()
+        assert "the judge's share of the calls" in review.judge_record.text()
+        review.shutdown(10_000)
     finally:
         runs.shutdown(10_000)
 
