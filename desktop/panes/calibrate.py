@@ -560,14 +560,25 @@ class CalibrateView(QWidget):
 
             return generate_outputs(project, ids, run_id=run_id, sink=worker.sink, cancel=token)
 
-        def finished(outputs) -> None:
+        def add(outputs) -> int:
+            outputs = outputs or {}
             self._merge([LabelRow(str(i), {f: (outputs.get(i) or {}).get(f, "") for f in fields})
                          for i in ids if i in outputs])
-            self._generation_ended(f"{len(outputs)} outputs generated: label them below.")
+            return len(outputs)
+
+        def finished(outputs) -> None:
+            n = add(outputs)
+            missing = len(ids) - n
+            self._generation_ended(f"{n} outputs generated: label them below."
+                                   + (f" {missing} examples gave no answer (it did not parse)." if missing else ""))
+
+        def cancelled() -> None:
+            n = add(worker.result)  # the engine returns what finished before the cancel
+            self._generation_ended(f"Cancelled: the {n} outputs finished before it were added.")
 
         worker.event.connect(lambda e: self._progress(self.generate_progress, e))
         worker.finished.connect(finished)
-        worker.cancelled.connect(lambda: self._generation_ended("Cancelled: no outputs were added."))
+        worker.cancelled.connect(cancelled)
         worker.failed.connect(lambda message: self._generation_ended(None, error=message))
         self._gen_worker = worker
         self.generate_progress.setRange(0, len(ids))
@@ -656,7 +667,15 @@ class CalibrateView(QWidget):
 
         worker.event.connect(lambda e: self._progress(self.run_progress, e))
         worker.finished.connect(self._calibrated)
-        worker.cancelled.connect(lambda: self._calibration_ended("Cancelled: nothing was recorded."))
+        def cancelled() -> None:
+            partial = worker.result  # what the judge finished: shown, never stored (the engine's rule)
+            if partial is not None and getattr(partial, "n", 0):
+                self.result = partial
+                self._show_result(partial)
+            self._calibration_ended("Cancelled: the figures cover the labels judged before it, and "
+                                    "nothing was recorded.")
+
+        worker.cancelled.connect(cancelled)
         worker.failed.connect(lambda message: self._calibration_ended(None, error=message))
         self._judge_worker = worker
         self.run_progress.setRange(0, len(labels))
@@ -687,7 +706,8 @@ class CalibrateView(QWidget):
             self.warnings.show_error(f"The judge could not run: {error}")
             self.calibration_finished.emit(None)
         elif info:
-            self.warnings.show_warning(info)
+            shown = self.warnings.text() if self.warnings.isVisibleTo(self) else ""
+            self.warnings.show_warning(f"{info}\n{shown}".strip())
             self.calibration_finished.emit(None)
         self.refresh_status()
         self._update_buttons()

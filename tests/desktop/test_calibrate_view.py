@@ -158,7 +158,7 @@ def test_generate_label_and_calibrate_in_the_background(pane, judged_session, sc
     assert ("Passed" if done.args[0].passed else "Failed") in view.verdict.text()
 
 
-def test_cancel_generation_adds_no_outputs(pane, judged_session, scripted_connect, qtbot):
+def test_cancel_generation_keeps_the_finished_outputs(pane, judged_session, scripted_connect, qtbot):
     scripted = scripted_connect(**PROGRAM_AND_JUDGE, delay=0.3)
     view = pane.calibrate
     view.count_spin.setValue(12)
@@ -168,8 +168,9 @@ def test_cancel_generation_adds_no_outputs(pane, judged_session, scripted_connec
     with qtbot.waitSignal(view.outputs_generated, timeout=30_000):
         view.cancel_generation()
     assert scripted.calls < 12
-    assert view.model.rowCount() == 0
-    assert "Cancelled" in view.labelling_error.text()
+    kept = view.model.rowCount()
+    assert kept < 12  # what finished before the cancel is kept, the rest never ran
+    assert f"Cancelled: the {kept} outputs finished before it were added." in view.labelling_error.text()
     assert view.generate_btn.isEnabled()
 
 
@@ -293,3 +294,30 @@ def test_compile_refuses_an_untrusted_metric_file_until_it_is_trusted(qtbot, sam
 @pytest.fixture
 def dummy_lm_urgency(scripted_connect):
     return scripted_connect(default={"urgency": "low"})
+
+
+def test_cancel_the_judge_shows_what_it_judged_and_records_nothing(pane, judged_session, scripted_connect, qtbot):
+    from engine.calibration import CALIBRATION_FILE, calibration_status
+
+    scripted = scripted_connect(**PROGRAM_AND_JUDGE)
+    view = pane.calibrate
+    view.count_spin.setValue(10)
+    with qtbot.waitSignal(view.outputs_generated, timeout=60_000):
+        view.generate_outputs()
+    view.table.setFocus()
+    view.table.selectRow(0)
+    with qtbot.waitSignal(view.labels_saved, timeout=10_000):
+        for _ in range(10):
+            QTest.keyClick(view.table, Qt.Key.Key_P)
+    scripted = scripted_connect(**PROGRAM_AND_JUDGE, delay=0.3)
+    with qtbot.waitSignal(view.calibration_finished, timeout=60_000) as done:
+        assert view.run_calibration()
+        assert view.run_cancel_btn.isEnabled() and not view.run_btn.isEnabled()
+        qtbot.waitUntil(lambda: scripted.calls >= 2, timeout=30_000)
+        view.cancel_calibration()
+    assert done.args == [None]
+    assert view.result is not None and 0 < view.result.n < 10
+    assert "Cancelled" in view.warnings.text() and "nothing was stored" in view.warnings.text()
+    assert not (judged_session.project.root / CALIBRATION_FILE).exists()
+    assert calibration_status(judged_session.project).state == "uncalibrated"
+    assert view.run_btn.isEnabled()
