@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
@@ -55,6 +55,12 @@ class KindEditor(QWidget):
     def _edited(self, *_args) -> None:
         if not self._loading:
             self.changed.emit()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        # Text typed in a box is applied after a pause, or at once when the box loses focus.
+        if event.type() == QEvent.Type.FocusOut and hasattr(self, "flush"):
+            self.flush()
+        return False
 
 
 def _outputs(project) -> list[str]:
@@ -239,6 +245,7 @@ class ContainsEditor(KindEditor):
         self._typing.setInterval(400)
         self._typing.timeout.connect(self._edited)
         self.patterns_edit.textChanged.connect(lambda: None if self._loading else self._typing.start())
+        self.patterns_edit.installEventFilter(self)
         form.addRow("Must contain", self.patterns_edit)
         self.regex_check = QCheckBox("Patterns are regular expressions")
         self.regex_check.toggled.connect(self._edited)
@@ -286,6 +293,7 @@ class JudgeEditor(KindEditor):
         self._typing.setInterval(600)
         self._typing.timeout.connect(self._edited)
         self.rubric_edit.textChanged.connect(lambda: None if self._loading else self._typing.start())
+        self.rubric_edit.installEventFilter(self)
         form.addRow("Rubric", self.rubric_edit)
         sees = QHBoxLayout()
         self.inputs_list, self.gold_list, self.outputs_list = _CheckList(), _CheckList(), _CheckList()
