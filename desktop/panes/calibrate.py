@@ -835,7 +835,8 @@ def refused_in_window(exc: Exception) -> WorkbenchError:
     else:
         hint = ("In the window: calibrate it on the Metric pane's “Calibrate the judge” tab, or tick "
                 "“Allow an uncalibrated judge” in the Runs pane.")
-    return WorkbenchError(f"{exc} {hint}")
+    sentence = str(exc).rstrip()
+    return WorkbenchError(f"{sentence}{'' if sentence.endswith('.') else '.'} {hint}")
 
 
 def _fields_of(rows: list[LabelRow]) -> list[str]:

@@ -783,6 +783,10 @@ class RunsPane(Pane):
     def _on_failed(self, message: str) -> None:
         self.status_banner.show_error(f"The compile could not run: {message}")
         self.stage_label.setText("Not started." if self._job is None or self._job.run_id is None else "Failed.")
+        if self.progress.maximum() == 0:  # still "busy" from the start: show an empty bar, not a full one
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setTextVisible(False)
         self._log(f"✖ {message}")
         self.run_finished.emit(None)
 
