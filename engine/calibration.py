@@ -198,7 +198,7 @@ def save_labels(project, labels: list[HumanLabel]) -> Path:
     from engine.atomic import atomic_write_text
 
     spec = project_judge(project)
-    rows = [{"id": label.example_id, **{n: label.outputs.get(n, "") for n in spec.outputs},
+    rows = [{"id": label.example_id, **{n: _cell(label.outputs.get(n, "")) for n in spec.outputs},
              "human": _human_text(label.human)} for label in labels]
     frame = pd.DataFrame(rows, columns=["id", *spec.outputs, "human"])
     buffer = io.StringIO()
@@ -214,11 +214,13 @@ def _human_text(value: float) -> str:
         return "pass"
     if value == 0.0:
         return "fail"
-    return f"{value:g}"
+    return repr(float(value))  # reads back as the same float
 
 
 def labels_sha256(labels: list[HumanLabel]) -> str:
-    data = sorted(([lb.example_id, lb.outputs, lb.human] for lb in labels), key=lambda item: item[0])
+    """A fingerprint of the labels as the label file holds them (values as text), in any order."""
+    data = sorted(([lb.example_id, {k: _cell(v) for k, v in lb.outputs.items()}, float(lb.human)] for lb in labels),
+                  key=lambda item: item[0])
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

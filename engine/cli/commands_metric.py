@@ -303,9 +303,8 @@ def cmd_metric_calibrate(args) -> int:
         import sys
 
         sys.stderr.write(f"note: the metric's judge uses {judge_profile!r}, so runs still need its own calibration; "
-                         f"to judge with {args.model!r}, run `dspy-workbench metric set {project.root} --judge ... "
-                         f"--judge-model {args.model}` and calibrate again
-")
+                         f"to judge with {args.model!r}, set model = \"{args.model}\" in the judge's table of "
+                         f"project.toml (or `metric set ... --judge-model {args.model}`) and calibrate again\n")
     return EXIT_FOR_STATUS.get(result.status, 1)
 
 

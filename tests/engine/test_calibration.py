@@ -265,3 +265,13 @@ def test_a_passed_calibration_is_recorded_in_the_run_and_the_manifest(resolution
     manifest = export_run(resolution_project, record.run_id, tmp_path / "bundle")
     assert manifest.metric["judge_calibration"]["n"] == result.n
 
+
+
+def test_labels_saved_from_generated_outputs_are_not_stale_after_calibrating(resolution_project, scripted_connect):
+    labels = [calibration.HumanLabel("res-001", {"resolution": "Under RET-1, yes."}, 1 / 3),
+              calibration.HumanLabel("res-002", {"resolution": "No."}, 0.0),
+              calibration.HumanLabel("res-003", {"resolution": "Past 30 days (RET-1)."}, 0.9)]
+    judge_says(scripted_connect, ["Under RET-1, yes."])
+    calibration.run_calibration(resolution_project, labels)
+    assert calibration.load_labels(resolution_project) == labels
+    assert calibration.calibration_status(resolution_project).state != "stale"

@@ -121,3 +121,17 @@ def test_metric_set_text_kinds_make_an_equal_weight_composite(folder, capsys):
     spec = json.loads(out)["spec"]
     assert [c["metric"]["kind"] for c in spec["components"]] == ["token_f1", "rouge", "edit_similarity"]
     assert {c["weight"] for c in spec["components"]} == {1.0}
+
+
+def test_calibrating_with_another_model_does_not_vouch_for_the_metrics_judge(folder, capsys, scripted_connect):
+    from engine import calibration
+    from engine.project import Project
+
+    project = Project.open(folder)
+    project.config.models["big"] = {"provider": "ollama", "model": "qwen2.5:7b"}
+    project.save()
+    scripted_connect(default={"verdict": "pass"})
+    code, out, err = run_cli(capsys, "metric", "calibrate", folder, "--model", "big")
+    assert code == 0 and "judge: big" in out and "the metric's judge uses 'embedded'" in err
+    status = calibration.calibration_status(Project.open(folder))
+    assert status.state == "stale" and "model profile 'big'" in status.message

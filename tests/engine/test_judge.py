@@ -183,3 +183,16 @@ def test_edit_similarity_costs_a_typo_a_little():
     assert metrics.score(spec, {"name": "Jonathan"}, {"name": "jonathan"}) == 1.0  # lowercase by default
     assert metrics.score(spec, {"name": "Jonathan"}, {"name": "Jonathon"}) == pytest.approx(7 / 8)
     assert metrics.score(spec, {"name": "Jonathan"}, {"name": None}) == 0.0
+
+
+def test_on_a_choice_scoring_engine_the_judges_verdict_is_a_scored_choice():
+    from types import SimpleNamespace
+
+    from engine.adapters.compact import CHOICE_SCORING, CompactAdapter
+    from engine.judge import build_judge_program
+
+    program = build_judge_program(metrics.parse_metric(JUDGE))
+    lm = SimpleNamespace(_engine_spec=SimpleNamespace(scores_choices=True), kwargs={})
+    request = CompactAdapter()._lm_kwargs(lm, {}, program.signature, [])
+    scoring = request["response_format"]["json_schema"]["schema"][CHOICE_SCORING]
+    assert scoring["field"] == "verdict" and scoring["choices"] == ["pass", "fail"]
