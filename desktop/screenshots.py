@@ -4,8 +4,11 @@ One image per pane at 1280x800 (start.png, dataset.png, program.png, ...), after
 the embedded model so Runs and Review show real figures (`--no-runs` skips it), a MIPROv2 run
 mid-search (runs-miprov2-live.png) and the two runs compared (compare-runs.png), the Dataset pane
 with a leak (dataset-leakage.png), the import dialog (import-dialog.png) and the add-profile
-dialog (models-add-profile.png); `--dark` renders the same in dark mode. Runs offscreen in throw-away folders: the user's settings, projects
-and logs are never touched. Used for the docs and to eyeball layout changes.
+dialog (models-add-profile.png), and the support-resolution sample's judge metric, its Calibrate
+tab (the judge run on the sample's labels on the embedded model unless `--no-runs`) and the Runs
+pane refusing the unchecked judge (metric-judge.png, metric-calibrate.png, runs-judge-refused.png;
+`--only-judge` renders just these). `--dark` renders the same in dark mode. Runs offscreen in
+throw-away folders: the user's settings, projects and logs are never touched. Used for the docs and to eyeball layout changes.
 """
 
 from __future__ import annotations
@@ -125,7 +128,48 @@ def _add_profile_dialog(app, window, path: Path) -> Path:
     return path
 
 
-def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True) -> list[Path]:
+def _judge_shots(app, window, scratch: Path, out: Path, suffix: str, *, calibrate: bool) -> list[Path]:
+    """The support-resolution sample's judge metric (metric-judge.png), its Calibrate tab with the
+    sample's labels (metric-calibrate.png; with `calibrate`, after the judge ran on them on the real
+    embedded model), and the Runs pane refusing to compile with the judge unchecked
+    (runs-judge-refused.png)."""
+    from engine.project import Project
+
+    project = Project.create(scratch / "projects" / "support-resolution", sample="support-resolution")
+    window.open_project(project.root)
+    _wait(app, lambda: window.session.is_open and window.session.project.root == project.root)
+    window.resize(*SIZE)
+    metric = window.pane("Metric")
+    window.show_pane("Metric")
+    metric.tabs.setCurrentIndex(0)
+    metric.components.setCurrentCell(0, 2)
+    rendered = []
+    metric.judge_prompt_rendered.connect(lambda: rendered.append(True))
+    metric.picker.set_row(2)
+    _wait(app, lambda: bool(rendered), timeout_s=60)
+    written = [_grab(app, window, out / f"metric-judge{suffix}.png")]
+
+    view = metric.calibrate
+    metric.tabs.setCurrentWidget(view)
+    if calibrate:
+        results = []
+        view.calibration_finished.connect(results.append)
+        view.run_calibration()
+        _wait(app, lambda: bool(results), timeout_s=1800)
+    view.table.selectRow(3)
+    written.append(_grab(app, window, out / f"metric-calibrate{suffix}.png"))
+
+    runs = window.pane("Runs")
+    window.show_pane("Runs")
+    runs.limit_spin.setValue(4)
+    runs.start_compile()
+    _wait(app, lambda: not runs.is_busy(), timeout_s=300)
+    written.append(_grab(app, window, out / f"runs-judge-refused{suffix}.png"))
+    return written
+
+
+def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True,
+           only_judge: bool = False) -> list[Path]:
     """Write the screenshots to `out_dir`; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -151,6 +195,10 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True) -
     window = MainWindow()
     window.resize(*SIZE)
     window.show()
+    if only_judge:
+        written += _judge_shots(application, window, scratch, out, suffix, calibrate=with_runs)
+        window.close()
+        return written
     written.append(_grab(application, window, out / f"start-empty{suffix}.png"))
 
     project = Project.create(scratch / "projects" / "support-triage", sample="support-triage")
@@ -188,6 +236,7 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True) -
     dialog.reject()
 
     written.append(_add_profile_dialog(application, window, out / f"models-add-profile{suffix}.png"))
+    written += _judge_shots(application, window, scratch, out, suffix, calibrate=with_runs)
     window.close()
     return written
 
@@ -195,9 +244,9 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True) -
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print("usage: python -m desktop.screenshots OUT_DIR [--dark] [--no-runs]")
+        print("usage: python -m desktop.screenshots OUT_DIR [--dark] [--no-runs] [--only-judge]")
         return 2
-    render(args[0], dark="--dark" in args, with_runs="--no-runs" not in args)
+    render(args[0], dark="--dark" in args, with_runs="--no-runs" not in args, only_judge="--only-judge" in args)
     return 0
 
 

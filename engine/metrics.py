@@ -19,8 +19,14 @@ Gold and predicted values may be `str`, `int`, `float`, `bool` or a list of thos
 * Lists (and tuples) match when they have the same length and match item by item, in order. A
   string that holds a JSON list (e.g. a CSV cell `["a", "b"]`) is read as that list.
 
-Adding a kind (e.g. `llm_judge`, `python_file`): write its model with `referenced_fields`,
-`describe` and `evaluate` methods and add it to `MetricSpec`, the one union below.
+Adding a kind: write its model with `referenced_fields`, `describe`, `short_name` and
+`evaluate` methods and add it to `MetricSpec`, the one union below.
+
+Kinds that need more than the two values: `llm_judge` (an LM) and `python` (a trusted file of
+the user's) score only inside an active `engine.metric_context.MetricContext`, which the jobs
+build before a run and carry into DSPy's threads through `dspy.context`; outside one they raise
+MetricError. `token_f1`, `rouge` (rouge-score), `edit_similarity` (rapidfuzz) and `contains` need
+nothing more.
 
 This module imports DSPy only inside the functions that build DSPy objects.
 """
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import functools
 import json
 import math
 import numbers
@@ -38,7 +45,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_serializer, model_validator
 
 from engine.errors import MetricError
 
@@ -46,6 +53,14 @@ __all__ = [
     "Normalization",
     "ExactMatch",
     "FieldMatch",
+    "LLMJudge",
+    "TokenF1",
+    "Rouge",
+    "EditSimilarity",
+    "Contains",
+    "PythonMetric",
+    "judge_specs",
+    "python_specs",
     "Composite",
     "WeightedMetric",
     "MetricSpec",
@@ -242,6 +257,10 @@ def _problem(field: str, gold: Any, pred: Any) -> str:
     return f"{field}: expected {_shown(gold)}, got {_shown(pred)}."
 
 
+def _in_quotes(texts: list[str]) -> str:
+    return _join_names(['"' + t + '"' for t in texts])
+
+
 def _join_names(names: list[str]) -> str:
     if len(names) <= 1:
         return "".join(names)
@@ -315,6 +334,266 @@ class FieldMatch(_Spec):
         return (len(self.fields) - len(problems)) / len(self.fields), problems
 
 
+class LLMJudge(_Spec):
+    """A model reads the rubric and the chosen fields and says pass/fail (1 / 0) or 1-5 (0..1).
+
+    The judge is a DSPy program of the engine's own (engine/judge.py). Before a compile or an
+    evaluation trusts it, it must agree with people: engine/calibration.py.
+    """
+
+    kind: Literal["llm_judge"] = "llm_judge"
+    rubric: Annotated[str, Field(min_length=1)]
+    inputs: list[_FieldName] = Field(default_factory=list)
+    gold: list[_FieldName] = Field(default_factory=list)
+    outputs: list[_FieldName] = Field(min_length=1)
+    verdict: Literal["pass_fail", "scale_1_5"] = "pass_fail"
+    model: str | None = None
+    calibration_threshold: float = Field(default=0.6, ge=-1.0, le=1.0, allow_inf_nan=False)
+
+    @field_validator("rubric")
+    @classmethod
+    def _rubric_has_text(cls, rubric: str) -> str:
+        if not rubric.strip():
+            raise ValueError("the rubric is empty; say what a good answer does")
+        return rubric
+
+    @field_validator("inputs", "gold", "outputs")
+    @classmethod
+    def _no_repeated_fields(cls, fields: list[str]) -> list[str]:
+        if len(set(fields)) != len(fields):
+            raise ValueError("a field is listed twice")
+        return fields
+
+    @model_serializer(mode="wrap")
+    def _without_unset_model(self, handler):
+        data = handler(self)
+        if isinstance(data, dict) and data.get("model") is None:
+            data.pop("model", None)  # TOML has no null: no key means the project's model
+        return data
+
+    def referenced_fields(self) -> list[str]:
+        return list(dict.fromkeys([*self.outputs, *self.gold]))
+
+    def describe(self) -> str:
+        verdict = "pass/fail" if self.verdict == "pass_fail" else "1-5"
+        rubric = " ".join(self.rubric.split())
+        if len(rubric) > 60:
+            rubric = rubric[:57] + "..."
+        model = f", model {self.model}" if self.model else ""
+        return f"LLM judge ({verdict}{model}) of {_join_names(self.outputs)}: \"{rubric}\""
+
+    def short_name(self) -> str:
+        return "llm_judge_" + "_".join(self.outputs)
+
+    def evaluate(self, gold: Any, pred: Any) -> tuple[float, list[str]]:
+        from engine.metric_context import active_context
+
+        return active_context(self).run_judge(self, gold, pred)
+
+
+def _squad_tokens(text: str, normalization: str) -> list[str]:
+    if normalization == "squad":
+        from dspy.evaluate.metrics import normalize_text
+
+        return normalize_text(text).split()
+    if normalization == "lowercase":
+        return unicodedata.normalize("NFKC", text).casefold().split()
+    return text.split()
+
+
+class TokenF1(_Spec):
+    """SQuAD-style token overlap (F1 of the shared tokens) between the gold and predicted field.
+
+    "squad" normalises as SQuAD's script does (dspy.evaluate.metrics.normalize_text: lowercase,
+    punctuation and articles removed); "lowercase" only folds case; "none" compares raw tokens.
+    """
+
+    kind: Literal["token_f1"] = "token_f1"
+    field: _FieldName
+    normalization: Literal["squad", "lowercase", "none"] = "squad"
+
+    def referenced_fields(self) -> list[str]:
+        return [self.field]
+
+    def describe(self) -> str:
+        how = {"squad": "SQuAD-normalised", "lowercase": "lowercase", "none": "raw"}[self.normalization]
+        return f"token F1 on {self.field} ({how})"
+
+    def short_name(self) -> str:
+        return f"token_f1_{self.field}"
+
+    def evaluate(self, gold: Any, pred: Any) -> tuple[float, list[str]]:
+        from collections import Counter
+
+        g, p = _field_value(gold, self.field), _field_value(pred, self.field)
+        if g is None or p is None:
+            return 0.0, [_problem(self.field, g, p)]
+        gold_tokens = _squad_tokens(_text(_plain(g)), self.normalization)
+        pred_tokens = _squad_tokens(_text(_plain(p)), self.normalization)
+        if not gold_tokens and not pred_tokens:
+            return 1.0, []
+        shared = sum((Counter(gold_tokens) & Counter(pred_tokens)).values())
+        if shared == 0:
+            return 0.0, [f"{self.field}: no words in common with the expected {_shown(g)}."]
+        precision, recall = shared / len(pred_tokens), shared / len(gold_tokens)
+        value = 2 * precision * recall / (precision + recall)
+        if value >= PASS_THRESHOLD:
+            return 1.0, []
+        return value, [f"{self.field}: token F1 {value:.2f} against the expected {_shown(g)}."]
+
+
+@functools.cache
+def _rouge_scorer(variant: str, stemmer: bool):
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer([variant], use_stemmer=stemmer)
+
+
+class Rouge(_Spec):
+    """ROUGE F-measure between the gold and predicted field, as Google's `rouge-score` computes it
+    (the reference reimplementation of ROUGE-1.5.5): unigrams, bigrams or the longest common subsequence."""
+
+    kind: Literal["rouge"] = "rouge"
+    field: _FieldName
+    variant: Literal["rouge1", "rouge2", "rougeL"] = "rougeL"
+    stemmer: bool = True
+
+    def referenced_fields(self) -> list[str]:
+        return [self.field]
+
+    def describe(self) -> str:
+        return f"{self.variant.replace('rouge', 'ROUGE-')} on {self.field}" + (" (stemmed)" if self.stemmer else "")
+
+    def short_name(self) -> str:
+        return f"{self.variant.lower()}_{self.field}"
+
+    def evaluate(self, gold: Any, pred: Any) -> tuple[float, list[str]]:
+        g, p = _field_value(gold, self.field), _field_value(pred, self.field)
+        if g is None or p is None:
+            return 0.0, [_problem(self.field, g, p)]
+        value = _rouge_scorer(self.variant, self.stemmer).score(_text(_plain(g)), _text(_plain(p)))[self.variant].fmeasure
+        if value >= PASS_THRESHOLD:
+            return 1.0, []
+        return value, [f"{self.field}: {self.describe().split(' on ')[0]} {value:.2f} against the expected {_shown(g)}."]
+
+
+class EditSimilarity(_Spec):
+    """1 - normalised Levenshtein distance between the gold and predicted field (rapidfuzz), after
+    the spec's normalisation: for short text where a typo should cost a little, not everything."""
+
+    kind: Literal["edit_similarity"] = "edit_similarity"
+    field: _FieldName
+    normalize: Normalization = Normalization()
+
+    def referenced_fields(self) -> list[str]:
+        return [self.field]
+
+    def describe(self) -> str:
+        return f"edit similarity on {self.field} ({self.normalize.describe()})"
+
+    def short_name(self) -> str:
+        return f"edit_similarity_{self.field}"
+
+    def evaluate(self, gold: Any, pred: Any) -> tuple[float, list[str]]:
+        from rapidfuzz.distance import Levenshtein
+
+        g, p = _field_value(gold, self.field), _field_value(pred, self.field)
+        if g is None or p is None:
+            return 0.0, [_problem(self.field, g, p)]
+        value = Levenshtein.normalized_similarity(self.normalize.apply(_text(_plain(g))),
+                                                  self.normalize.apply(_text(_plain(p))))
+        if value >= PASS_THRESHOLD:
+            return 1.0, []
+        return value, [f"{self.field}: edit similarity {value:.2f} to the expected {_shown(g)}."]
+
+class Contains(_Spec):
+    """1.0 when every pattern appears in the field (substrings, or regular expressions), else 0.0.
+
+    For requirements that must hold whatever else a judge thinks, e.g. "mentions the policy
+    number" (`patterns = ["POL-\\d{4}"]`, `regex = true`).
+    """
+
+    kind: Literal["contains"] = "contains"
+    field: _FieldName
+    patterns: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    regex: bool = False
+    case_sensitive: bool = False
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> Contains:
+        if self.regex:
+            for pattern in self.patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"the regular expression \"{pattern}\" is invalid ({exc})") from None
+        return self
+
+    def referenced_fields(self) -> list[str]:
+        return [self.field]
+
+    def describe(self) -> str:
+        what = "matches" if self.regex else "contains"
+        shown = _in_quotes(self.patterns)
+        return f"{self.field} {what} {shown}" + ("" if self.case_sensitive else " (any case)")
+
+    def short_name(self) -> str:
+        return f"contains_{self.field}"
+
+    def missing(self, text: str) -> list[str]:
+        flags = 0 if self.case_sensitive else re.IGNORECASE
+        if self.regex:
+            return [p for p in self.patterns if re.search(p, text, flags) is None]
+        if self.case_sensitive:
+            return [p for p in self.patterns if p not in text]
+        folded = text.casefold()
+        return [p for p in self.patterns if p.casefold() not in folded]
+
+    def evaluate(self, gold: Any, pred: Any) -> tuple[float, list[str]]:
+        p = _field_value(pred, self.field)
+        if p is None:
+            return 0.0, [f"{self.field}: no value, so it cannot contain {_in_quotes(self.patterns)}."]
+        missing = self.missing(_text(_plain(p)))
+        if not missing:
+            return 1.0, []
+        return 0.0, [f"{self.field}: does not {'match' if self.regex else 'contain'} "
+                     f"{_in_quotes(missing)}."]
+
+
+class PythonMetric(_Spec):
+    """A function `(example, prediction, trace=None) -> float | bool` in the user's own file.
+
+    It is code: it runs only once the user trusts that exact version of the file (engine/trust.py).
+    `path` is relative to the project folder, or absolute for a file kept outside it.
+    """
+
+    kind: Literal["python"] = "python"
+    path: _FieldName
+    function: _FieldName
+    fields: list[_FieldName] = Field(default_factory=list)  # output fields it reads, when known
+
+    @field_validator("function")
+    @classmethod
+    def _function_is_a_name(cls, name: str) -> str:
+        if not name.isidentifier():
+            raise ValueError(f"{name!r} is not a Python function name")
+        return name
+
+    def referenced_fields(self) -> list[str]:
+        return list(self.fields)
+
+    def describe(self) -> str:
+        return f"Python metric {self.function} in {self.path}"
+
+    def short_name(self) -> str:
+        return f"python_{self.function}"
+
+    def evaluate(self, gold: Any, pred: Any) -> tuple[float, list[str]]:
+        from engine.metric_context import active_context
+
+        return active_context(self).run_python(self, gold, pred)
+
+
 class WeightedMetric(_Spec):
     weight: float = Field(gt=0, allow_inf_nan=False)
     metric: MetricSpec
@@ -360,8 +639,10 @@ class Composite(_Spec):
         return total, problems
 
 
-# The one place metric kinds are listed. Add `llm_judge`, `python_file`, ... here.
-MetricSpec = Annotated[ExactMatch | FieldMatch | Composite, Field(discriminator="kind")]
+# The one place metric kinds are listed.
+MetricSpec = Annotated[ExactMatch | FieldMatch | LLMJudge | TokenF1 | Rouge | EditSimilarity | Contains | PythonMetric
+                       | Composite,
+                       Field(discriminator="kind")]
 
 WeightedMetric.model_rebuild()
 Composite.model_rebuild()
@@ -439,6 +720,8 @@ def _error_sentence(error: dict) -> str:
     message = re.sub(r"^Value error, ", "", message)
     message = message[:1].lower() + message[1:]
     message = message.rstrip(".")
+    if not where:  # a check across settings (e.g. a pattern that is not a regular expression)
+        return f"The metric is invalid: {message}."
     return f"The metric setting '{where}' is invalid: {message} (got {_shown(value)})."
 
 
@@ -468,9 +751,24 @@ def referenced_fields(spec: MetricSpec) -> list[str]:
     return _as_spec(spec).referenced_fields()
 
 
-def validate_metric(spec: MetricSpec, output_fields: list[str]) -> None:
-    """MetricError unless every field the metric reads is an output field of the program."""
+def validate_metric(spec: MetricSpec, output_fields: list[str], input_fields: list[str] | None = None) -> None:
+    """MetricError unless every field the metric reads is an output field of the program (and,
+    given `input_fields`, every input a judge sees is an input of it); a metric holds one judge."""
     spec = _as_spec(spec)
+    judges = judge_specs(spec)
+    if len(judges) > 1:
+        raise MetricError(
+            f"The metric holds {len(judges)} LLM judges and a metric can hold one (its calibration is the "
+            "metric's); merge their rubrics into one judge."
+        )
+    if input_fields is not None:
+        for judge in judges:
+            unknown = [name for name in judge.inputs if name not in input_fields]
+            if unknown:
+                raise MetricError(
+                    f"The judge's input {_quoted(unknown)} is not an input field of the program; its input "
+                    f"fields are: {', '.join(input_fields) or '(none)'}."
+                )
     outputs = list(output_fields)
     missing = [name for name in spec.referenced_fields() if name not in outputs]
     if not missing:
@@ -495,6 +793,23 @@ def validate_metric(spec: MetricSpec, output_fields: list[str]) -> None:
 
 def _quoted(names: list[str]) -> str:
     return _join_names([f"'{n}'" for n in names])
+
+
+def _leaves(spec: MetricSpec) -> list:
+    spec = _as_spec(spec)
+    if isinstance(spec, Composite):
+        return [leaf for c in spec.components for leaf in _leaves(c.metric)]
+    return [spec]
+
+
+def judge_specs(spec: MetricSpec) -> list[LLMJudge]:
+    """The LLM judges in `spec` (inside composites too), in order."""
+    return [leaf for leaf in _leaves(spec) if isinstance(leaf, LLMJudge)]
+
+
+def python_specs(spec: MetricSpec) -> list[PythonMetric]:
+    """The metrics from Python files in `spec` (inside composites too), in order."""
+    return [leaf for leaf in _leaves(spec) if isinstance(leaf, PythonMetric)]
 
 
 def default_metric_for(output_fields: list[str]) -> MetricSpec:

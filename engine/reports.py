@@ -10,6 +10,8 @@ from engine.adapters import answer_mode, format_outdated
 from engine.gates import SliceGate, check_gates
 from engine.programs import load_program_spec
 
+JUDGE_USAGE_KEYS = ("judge_calls", "judge_cached_calls", "judge_tokens", "judge_cost_usd")
+
 
 def run_report(project, record) -> dict:
     evaluations = _evaluations(project, record.run_id)
@@ -46,6 +48,10 @@ def run_report(project, record) -> dict:
         "best_trial": ({"score": record.events_summary["best_trial_score"],
                         "kind": record.events_summary.get("best_trial_kind")}
                        if record.events_summary.get("best_trial_score") is not None else None),
+        # the judge's calibration (or "used uncalibrated by the user's choice"), its calls, metric files' sha256
+        "judge": record.events_summary.get("judge"),
+        "judge_usage": {k: record.events_summary[k] for k in JUDGE_USAGE_KEYS if k in record.events_summary},
+        "metric_files": record.events_summary.get("metric_files", []),
         "review": record.review.model_dump() if record.review else None,
     }
 

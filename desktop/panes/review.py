@@ -168,6 +168,8 @@ class ReviewPane(Pane):
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         outer.addWidget(self.summary)
+        self.judge_record = MessageBanner()  # the run's judge calibration, its calls, metric files (#17)
+        outer.addWidget(self.judge_record)
         self.banner = MessageBanner()
         outer.addWidget(self.banner)
 
@@ -382,6 +384,13 @@ class ReviewPane(Pane):
             f" · {report['adapter_format']} format, answers: {report['answers']} · {report['lm_calls']:,} LM calls "
             f"({report['cached_calls']:,} cached) · {report['elapsed_s']:.1f} s"
         )
+        from engine.calibration import judge_record_lines
+
+        judge_lines, judge = judge_record_lines(report), report.get("judge") or {}
+        if judge and not judge.get("calibrated"):
+            self.judge_record.show_warning("\n".join(judge_lines))
+        else:
+            self.judge_record.show_info("\n".join(judge_lines))
         current_fp = self.session.project.program.fingerprint()
         if record.program_fingerprint != current_fp:
             self.banner.show_warning("This run was compiled for an earlier version of the program; "

@@ -373,6 +373,10 @@ class RunsPane(Pane):
         self.limit_spin = _optional_spin("all examples", 1_000_000)
         self.limit_spin.setToolTip("Use at most this many examples of each split (quick trial runs)")
         rf.addRow("Examples per split", self.limit_spin)
+        self.allow_judge_check = QCheckBox("Allow an uncalibrated judge")
+        self.allow_judge_check.setToolTip("Compile even though the metric's LLM judge is uncalibrated, failed its "
+                                          "calibration or is stale; the run records that it was your choice")
+        rf.addRow("", self.allow_judge_check)
         v.addWidget(run_box)
 
         budget_box = QGroupBox("Budget (stops at the next LM call)")
@@ -648,6 +652,7 @@ class RunsPane(Pane):
                           max_tokens=_spin_value(self.max_tokens_spin),
                           max_cost_usd=self.max_cost_spin.value() or None,
                           max_seconds=_spin_value(self.max_seconds_spin)),
+            allow_uncalibrated_judge=self.allow_judge_check.isChecked(),
         )
 
     def start_compile(self) -> bool:
@@ -667,7 +672,14 @@ class RunsPane(Pane):
         job = CompileJob(project, settings, sink=worker.sink, cancel=token)
 
         def work():
-            job.prepare()  # a user's mistake surfaces here, before anything is written
+            from desktop.panes.calibrate import refused_in_window
+            from engine.calibration import JudgeNotCalibrated
+            from engine.errors import UntrustedCodeError
+
+            try:
+                job.prepare()  # a user's mistake surfaces here, before anything is written
+            except (JudgeNotCalibrated, UntrustedCodeError) as exc:
+                raise refused_in_window(exc) from None
             if token.cancelled:
                 raise RunCancelled()
             freeze_heap()  # DSPy and the model are loaded now: keep full GCs short (see worker.py)
@@ -777,6 +789,10 @@ class RunsPane(Pane):
     def _on_failed(self, message: str) -> None:
         self.status_banner.show_error(f"The compile could not run: {message}")
         self.stage_label.setText("Not started." if self._job is None or self._job.run_id is None else "Failed.")
+        if self.progress.maximum() == 0:  # still "busy" from the start: show an empty bar, not a full one
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setTextVisible(False)
         self._log(f"✖ {message}")
         self.run_finished.emit(None)
 

@@ -204,7 +204,9 @@ def _manifest(project, record, spec, report: dict, folder: Path) -> Manifest:
         adapter_format=record.adapter_format,
         adapter_revision=files.get(ADAPTER, ""),  # the shipped file's sha256 = format_revision at export
         answers=report["answers"],
-        metric={"spec": record.metric, "description": metrics.describe(metric_spec)},
+        metric={"spec": record.metric, "description": metrics.describe(metric_spec),
+                **({"judge_calibration": report["judge"]} if report.get("judge") else {}),
+                **({"files": report["metric_files"]} if report.get("metric_files") else {})},
         splits={split: {"sha256": digest, "n": split_sizes.get(split)}
                 for split, digest in record.split_hashes.items()},
         optimizer={"name": record.optimizer, "dspy_name": get(record.optimizer).dspy_name,

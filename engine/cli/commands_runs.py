@@ -7,6 +7,7 @@ import sys
 
 from engine.errors import WorkbenchError
 
+ALLOW_UNCALIBRATED_HELP = "use an LLM judge whose calibration is missing, failed or stale (recorded as your choice)"
 EXIT_FOR_STATUS = {"succeeded": 0, "failed": 1, "cancelled": 130, "stopped_by_budget": 0}
 
 
@@ -27,6 +28,7 @@ def register(sub) -> None:
                    help="budget: stop after this many US dollars (every model needs a known price: LiteLLM's "
                         "for hosted providers, $0 for local ones, or the profile's own prices)")
     p.add_argument("--max-seconds", type=float, help="budget: stop after this much wall time")
+    p.add_argument("--allow-uncalibrated-judge", action="store_true", help=ALLOW_UNCALIBRATED_HELP)
     add_json_flag(p)
     p.set_defaults(handler=cmd_compile)
 
@@ -38,6 +40,7 @@ def register(sub) -> None:
     p.add_argument("--split", required=True, choices=("train", "validation", "test"))
     p.add_argument("--model", default=None, help="model profile (default: the project's)")
     p.add_argument("--limit", type=int)
+    p.add_argument("--allow-uncalibrated-judge", action="store_true", help=ALLOW_UNCALIBRATED_HELP)
     add_json_flag(p)
     p.set_defaults(handler=cmd_evaluate)
 
@@ -109,6 +112,7 @@ def cmd_compile(args) -> int:
     settings = CompileSettings(
         optimizer=optimizer, params=params, profile=args.model or defaults.model,
         seed=defaults.seed if args.seed is None else args.seed, limit=args.limit,
+        allow_uncalibrated_judge=args.allow_uncalibrated_judge,
         budget=Budget(max_calls=args.max_calls, max_tokens=args.max_tokens,
                       max_cost_usd=args.max_cost, max_seconds=args.max_seconds),
     )
@@ -132,7 +136,8 @@ def cmd_evaluate(args) -> int:
 
     project = Project.open(args.dir)
     settings = EvaluateSettings(split=args.split, profile=args.model or project.config.compile.model,
-                                run_id=args.run, limit=args.limit)
+                                run_id=args.run, limit=args.limit,
+                                allow_uncalibrated_judge=args.allow_uncalibrated_judge)
     job = EvaluateJob(project, settings, sink=StderrProgress())
     job.prepare()
     with _stdout_to_stderr():
@@ -307,6 +312,10 @@ def print_run(report: dict) -> None:
         best = report["best_trial"]
         print(f"  trials: {report['trials']}{failed}"
               + (f", best {best['score']:.3f} on {best['kind']}" if best else ""))
+    from engine.calibration import judge_record_lines
+
+    for line in judge_record_lines(report):
+        print(f"  {line}")
     print(f"  {report['lm_calls']} LM calls ({report['cached_calls']} cached), "
           f"{report['tokens']['prompt']:,} prompt + {report['tokens']['completion']:,} completion tokens, "
           f"cost {cost_text(report['cost_usd'])}, {report['elapsed_s']:.1f}s")
@@ -343,6 +352,10 @@ def print_evaluation(result: dict) -> None:
         print(f"  example {row['id']} failed: {row['error']}")
     if len(failed) > 5:
         print(f"  ... and {len(failed) - 5} more failed examples (--json lists them all)")
+    from engine.calibration import judge_record_lines
+
+    for line in judge_record_lines(result):
+        print(f"  {line}")
     print(f"  {result['lm_calls']} LM calls ({result['cached_calls']} cached), "
           f"{result['tokens']['prompt']:,} + {result['tokens']['completion']:,} tokens, "
           f"cost {cost_text(result['cost_usd'])}, {result['elapsed_s']:.1f}s")

@@ -38,6 +38,7 @@ class CompileSettings:
     seed: int = 0
     budget: Budget = field(default_factory=Budget)
     limit: int | None = None  # at most this many examples per split (quick runs, tests)
+    allow_uncalibrated_judge: bool = False  # run with a judge metric whose calibration is missing, failed or stale
 
 
 @dataclass
@@ -48,6 +49,7 @@ class PreparedCompile:
     examples: dict[str, list]
     connected: object  # engine.lms.connect.ConnectedLM
     split_hashes: dict[str, str]
+    metric_context: object = None  # engine.metric_context.MetricContext: the judge, trusted metric files
 
 
 class CompileJob:
@@ -87,9 +89,14 @@ class CompileJob:
         calibrate_on_training_rows(connected.adapter, project)
         if capped and profile.kind == "hosted":
             _check_prices_known([profile], served_model=connected.revision.revision)
+        from engine.metric_context import prepare_metric_context
+
+        # Trusted metric files, the judge's model and the refusal of an unchecked judge (calibration.py).
+        metric_context = prepare_metric_context(project, metric_spec, connected=connected,
+                                                allow_uncalibrated_judge=settings.allow_uncalibrated_judge)
         fields = project.field_names
         hashes = {split: datasets.split_hash(project.frame, split, fields) for split in datasets.SPLITS}
-        self.prepared = PreparedCompile(info, params, metric_spec, examples, connected, hashes)
+        self.prepared = PreparedCompile(info, params, metric_spec, examples, connected, hashes, metric_context)
         return self.prepared
 
     # -- the run -----------------------------------------------------------------------------------
@@ -117,6 +124,7 @@ class CompileJob:
                                           lambda: {"owner": owner, **self._summary(meter, stages_done)},
                                           sink=self.sink)
         meter.price_models(prepared.connected)
+        prepared.metric_context.price_on(meter)
         journal.save()  # a run killed before its first call still says what it cost ($0 on a free model)
         conn = prepared.connected
         log_handler = _EventLogHandler(self.sink)
@@ -125,7 +133,7 @@ class CompileJob:
 
         watch = RevisionWatch(conn)
         try:
-            with dspy.context(lm=conn.lm, adapter=conn.adapter), meter.context():
+            with dspy.context(lm=conn.lm, adapter=conn.adapter), meter.context(), prepared.metric_context.activated():
                 baseline = build_program(project.program)
                 candidate = self._compile(prepared, baseline, meter)
                 candidate_state = candidate.dump_state()
@@ -144,7 +152,7 @@ class CompileJob:
                     journal.save(scores=self.scores())
         except RunStopped as stop:
             status = stop.status
-            error = meter.stop_reason if status == "stopped_by_budget" else "cancelled by the user"
+            error = {"stopped_by_budget": meter.stop_reason, "failed": str(stop)}.get(status, "cancelled by the user")
         except WorkbenchError as exc:
             status, error = "failed", str(exc)
         except Exception as exc:  # a bug or a provider failure: keep the record, log the detail
@@ -159,7 +167,8 @@ class CompileJob:
         if not meter.wait_for_calls_in_flight(conn.profile.timeout_s):
             log.warning("run %s: LM calls still running %.0f s after the run ended are not counted",
                         record.run_id, conn.profile.timeout_s)
-        summary = self._summary(meter, stages_done)
+        summary = {**self._summary(meter, stages_done), **prepared.metric_context.record(),
+                   **prepared.metric_context.counts()}
         revision_change = _revision_change(watch)
         if revision_change:
             # A model re-pulled or an alias moved mid-run: the scores mix two models. Say so.
@@ -253,7 +262,7 @@ class CompileJob:
             metric=prepared.metric_spec.model_dump(mode="json"),
             split_hashes=prepared.split_hashes,
             library_versions=library_versions(),
-            events_summary={"owner": run_owner()},
+            events_summary={"owner": run_owner(), **prepared.metric_context.record()},
         )
 
     def _save_evaluation(self, which: str, result: Evaluation) -> None:

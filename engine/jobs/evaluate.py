@@ -17,6 +17,7 @@ class EvaluateSettings:
     profile: str = "embedded"
     run_id: str | None = None  # None: the uncompiled baseline
     limit: int | None = None
+    allow_uncalibrated_judge: bool = False  # run with a judge metric whose calibration is missing, failed or stale
 
 
 class EvaluateJob:
@@ -26,6 +27,7 @@ class EvaluateJob:
         self.settings = settings
         self.sink = sink
         self.cancel = cancel or CancelToken()
+        self.metric_context = None  # engine.metric_context.MetricContext, set by prepare()
 
     def prepare(self):
         from engine.adapters import calibrate_on_training_rows
@@ -57,6 +59,11 @@ class EvaluateJob:
             raise WorkbenchError(f"the {settings.split} split is empty; assign examples to it first")
         connected = connect(profile)
         calibrate_on_training_rows(connected.adapter, project)
+        from engine.metric_context import prepare_metric_context
+
+        # Trusted metric files, the judge's model and the refusal of an unchecked judge (calibration.py).
+        self.metric_context = prepare_metric_context(project, project.metric_spec(), connected=connected,
+                                                     allow_uncalibrated_judge=settings.allow_uncalibrated_judge)
         if settings.run_id is not None and record.model_revision != connected.revision.revision:
             warnings.append(
                 f"run {settings.run_id} was compiled for {record.model_name} ({record.model_revision[:19]}…); "
@@ -76,19 +83,23 @@ class EvaluateJob:
         _use_project_cache(self.project)
         meter = RunMeter(self.sink, self.cancel)
         meter.price_models(connected)
+        self.metric_context.price_on(meter)
         stage = f"evaluate {'baseline' if self.settings.run_id is None else self.settings.run_id} on {self.settings.split}"
         self.sink(StageStarted(stage, len(examples)))
         status = "succeeded"
         result = None
         try:
-            with dspy.context(lm=connected.lm, adapter=connected.adapter), meter.context():
+            with dspy.context(lm=connected.lm, adapter=connected.adapter), meter.context(), \
+                    self.metric_context.activated():
                 result = evaluate(program, examples, self.project.metric_spec(), split=self.settings.split,
                                   stage=stage, sink=self.sink, threads=connected.profile.concurrency,
                                   context_tokens=context_window(connected))
         except RunStopped as stop:
             status = stop.status
             result = stop.partial  # the rows scored before the stop
-            if result is not None and result.n < len(examples):
+            if status == "failed":  # the user's metric failed (metric_context.MetricFailed): say why
+                warnings.append(str(stop))
+            elif result is not None and result.n < len(examples):
                 warnings.append(f"cancelled after {result.n} of {len(examples)} examples: the score and its "
                                 "interval cover only those")
         figures = result.to_dict() if result is not None and result.n else {"n": 0, "score": None, "ci95": None, "ci_method": "",
@@ -115,6 +126,8 @@ class EvaluateJob:
             # Rows that could not be scored (too long for the context, a rejected prompt...), by id.
             "failed_examples": [{"id": r.example_id, "error": r.error} for r in (result.results if result else [])
                                 if r.error not in (None, "parse")],
+            **self.metric_context.record(),
+            **self.metric_context.counts(),
             "predictions": [
                 {"id": r.example_id, "score": r.score, "prediction": r.prediction, "error": r.error}
                 for r in (result.results if result else [])

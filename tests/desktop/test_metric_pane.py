@@ -88,3 +88,131 @@ def test_invalid_metric_is_shown_not_applied(pane, sample_session, qtbot):
     pane.kind_combo.setCurrentIndex(pane.kind_combo.findData("composite"))
     pane.components.item(0, 2).setText("urgencyy")
     assert "did you mean 'urgency'" in pane.error.text()
+
+
+# -- the kinds of issue #17: judge, token F1, contains, a Python file -------------------------------
+
+def test_judge_editor_applies_a_judge_and_renders_its_exact_prompt(pane, sample_session, qtbot):
+    project = sample_session.project
+    pane.show()
+    with qtbot.waitSignal(sample_session.metric_changed):
+        pane.kind_combo.setCurrentIndex(pane.kind_combo.findData("llm_judge"))
+    spec = project.metric_spec()
+    assert spec.kind == "llm_judge" and spec.outputs == ["urgency"] and spec.model is None
+    assert spec.inputs == ["ticket_text", "policy_context"]
+    editor = pane.judge_editor
+    with qtbot.waitSignal(sample_session.metric_changed):
+        editor.rubric_edit.setPlainText("Urgency matches the deadline in the ticket.")
+        pane.flush()
+    with qtbot.waitSignal(sample_session.metric_changed):
+        editor.inputs_list.set_checked("policy_context", False)
+    with qtbot.waitSignal(sample_session.metric_changed):
+        editor.verdict_combo.setCurrentIndex(editor.verdict_combo.findData("scale_1_5"))
+    spec = project.metric_spec()
+    assert (spec.rubric, spec.inputs, spec.verdict) == ("Urgency matches the deadline in the ticket.",
+                                                        ["ticket_text"], "scale_1_5")
+    assert "LLM judge (1-5) of urgency" in pane.description.text()
+    assert pane.score_label.text() == "—" and "LLM judge scores with a model" in pane.feedback_label.text()
+
+    pane.picker.set_row(0)
+    assert pane.judge_prompt_box.isVisibleTo(pane)
+    with qtbot.waitSignal(pane.judge_prompt_rendered, timeout=10_000):
+        pane.set_prediction("urgency", "high")
+    prompt = pane.judge_prompt_view.toPlainText()
+    assert "Rubric: Urgency matches the deadline in the ticket." in prompt
+    assert project.frame["ticket_text"].iat[0] in prompt
+    assert "urgency: high" in prompt and "policy_context" not in prompt
+    with qtbot.waitSignal(sample_session.metric_changed):
+        sample_session.undo_stack.undo()
+    assert project.metric_spec().verdict == "pass_fail"
+
+
+def test_contains_and_token_f1_work_inside_a_composite(pane, sample_session, qtbot):
+    project = sample_session.project
+    with qtbot.waitSignal(sample_session.metric_changed):
+        pane.kind_combo.setCurrentIndex(pane.kind_combo.findData("composite"))
+    pane.add_component()
+    combo = pane.components.cellWidget(1, 1)
+    combo.setCurrentIndex(combo.findData("contains"))  # incomplete until a pattern is typed
+    assert "patterns" in pane.error.text()
+    assert pane.component_box.isVisibleTo(pane) and not pane.norm_box.isVisibleTo(pane)
+    editor = pane.component_editors["contains"]
+    with qtbot.waitSignal(sample_session.metric_changed):
+        editor.patterns_edit.setPlainText("lo")
+        pane.flush()
+    pane.add_component()
+    combo = pane.components.cellWidget(2, 1)
+    with qtbot.waitSignal(sample_session.metric_changed):
+        combo.setCurrentIndex(combo.findData("token_f1"))
+    kinds = [c.metric.kind for c in project.metric_spec().components]
+    assert kinds == ["exact_match", "contains", "token_f1"]
+    assert project.metric_spec().components[1].metric.patterns == ["lo"]
+    pane.picker.set_row(0)
+    gold = project.frame["urgency"].iat[0]
+    pane.set_prediction("urgency", gold)
+    assert pane.last_score == pytest.approx(1.0 if "lo" in gold else 2 / 3)
+    pane.set_prediction("urgency", "zzz")
+    assert pane.last_score == 0.0
+    # selecting an exact-match component brings its normalisation back
+    pane.components.setCurrentCell(0, 2)
+    assert pane.norm_box.isVisibleTo(pane) and not pane.component_box.isVisibleTo(pane)
+
+
+def test_python_metric_is_trusted_once_per_file_version(pane, sample_session, qtbot, answers):
+    from engine import trust
+
+    project = sample_session.project
+    before = dict(project.config.metric)
+    file = project.root / "my_metric.py"
+    file.write_text("def same_urgency(example, prediction, trace=None):\n"
+                    "    return float(example.urgency == prediction.urgency)\n", encoding="utf-8")
+    pane.kind_combo.setCurrentIndex(pane.kind_combo.findData("python"))  # no file yet: not applied
+    assert project.config.metric == before
+    editor = pane.editors["python"]
+    answers.file = str(file)
+    answers.confirm = False
+    assert not pane.choose_python_file()
+    assert answers.questions and str(file.resolve()) in answers.questions[-1]
+    sha = trust.code_file(file).sha256
+    assert sha in answers.questions[-1]
+    assert not trust.is_trusted(file) and project.config.metric == before  # declined: nothing runs
+
+    answers.confirm = True
+    with qtbot.waitSignal(sample_session.metric_changed):
+        assert pane.choose_python_file()
+    assert trust.is_trusted(file)
+    spec = project.metric_spec()
+    assert (spec.kind, spec.path, spec.function) == ("python", "my_metric.py", "same_urgency")
+    assert "trusted in this version" in editor.trust_label.text() and not editor.trust_btn.isVisibleTo(pane)
+    asked = len(answers.questions)
+    pane.choose_python_file()  # the same version again: not asked twice
+    assert len(answers.questions) == asked
+
+    file.write_text(file.read_text("utf-8") + "# edited\n", encoding="utf-8")
+    pane._reload()
+    assert "not trusted in this version" in editor.trust_label.text()
+    assert editor.trust_btn.isVisibleTo(pane)
+    assert pane.trust_python_file()
+    assert trust.is_trusted(file) and len(answers.questions) == asked + 1
+
+
+def test_rouge_and_edit_similarity_score_the_typed_prediction(pane, sample_session, qtbot):
+    project = sample_session.project
+    pane.picker.set_row(0)
+    gold = project.frame["urgency"].iat[0]
+    with qtbot.waitSignal(sample_session.metric_changed):
+        pane.kind_combo.setCurrentIndex(pane.kind_combo.findData("edit_similarity"))
+    assert project.metric_spec().kind == "edit_similarity"
+    assert pane.norm_box.isVisibleTo(pane)  # edit similarity compares after the normalisation
+    pane.set_prediction("urgency", gold[:-1] + "x")  # one typo
+    assert 0.0 < pane.last_score < 1.0
+    with qtbot.waitSignal(sample_session.metric_changed):
+        pane.kind_combo.setCurrentIndex(pane.kind_combo.findData("rouge"))
+    editor = pane.editors["rouge"]
+    with qtbot.waitSignal(sample_session.metric_changed):
+        editor.variant_combo.setCurrentIndex(editor.variant_combo.findData("rouge1"))
+    spec = project.metric_spec()
+    assert (spec.kind, spec.variant, spec.stemmer) == ("rouge", "rouge1", True)
+    assert not pane.norm_box.isVisibleTo(pane)
+    pane.set_prediction("urgency", gold)
+    assert pane.last_score == 1.0

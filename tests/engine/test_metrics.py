@@ -187,8 +187,8 @@ def test_parse_fills_defaults():
 @pytest.mark.parametrize(
     "data, expected",
     [
-        ({"field": "a"}, "needs a 'kind': one of exact_match, field_match, composite."),
-        ({"kind": "fuzzy", "field": "a"}, "Metric kind 'fuzzy' is not known; use one of exact_match, field_match, composite."),
+        ({"field": "a"}, "needs a 'kind': one of exact_match, field_match, llm_judge, token_f1, rouge, edit_similarity, contains, python, composite."),
+        ({"kind": "fuzzy", "field": "a"}, "Metric kind 'fuzzy' is not known; use one of exact_match, field_match, llm_judge, token_f1, rouge, edit_similarity, contains, python, composite."),
         ({"kind": "exact_match"}, "The metric is missing the setting 'field'."),
         ({"kind": "exact_match", "field": "a", "feild": "b"}, "The metric setting 'feild' is not recognised; check its spelling."),
         ({"kind": "exact_match", "field": "a", "normalize": {"lowercase": "maybe"}}, "The metric setting 'normalize.lowercase' must be true or false, got 'maybe'."),
