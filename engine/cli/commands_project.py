@@ -22,8 +22,8 @@ def register(sub) -> None:
     add_json_flag(p)
     p.set_defaults(handler=cmd_show)
 
-    p = sub.add_parser("app", help="open the DSPy Workbench window on a project or a sample")
-    p.add_argument("dir", nargs="?")
+    p = sub.add_parser("app", help="open the DSPy Workbench window on a project, an artifact or a sample")
+    p.add_argument("dir", nargs="?", help="a project folder, or an exported artifact folder")
     p.add_argument("--sample", help="open (creating on first use) your copy of a bundled sample")
     p.set_defaults(handler=cmd_app)
 
@@ -115,8 +115,13 @@ def cmd_app(args) -> int:
     """Open the window; without a display or the desktop package, print the project's summary."""
     from engine.project import Project
 
+    from pathlib import Path
+
+    bundle = None
     if args.sample:
         project = sample_project(args.sample)
+    elif args.dir and _is_bundle(Path(args.dir).expanduser()):
+        project, bundle = None, str(Path(args.dir).expanduser().resolve())
     elif args.dir:
         project = Project.open(args.dir)
     else:
@@ -126,11 +131,20 @@ def cmd_app(args) -> int:
     except ImportError:
         desktop_main = None
     if desktop_main is not None:
-        return desktop_main([str(project.root)] if project else [])
+        return desktop_main([bundle] if bundle else [str(project.root)] if project else [])
+    if bundle is not None:
+        raise WorkbenchError(f"the window is not installed here; review the artifact with "
+                             f"`dspy-workbench artifact show {bundle}`")
     if project is None:
         raise WorkbenchError("name a project folder, or use --sample support-triage")
     print_summary(project_summary(project))
     return 0
+
+
+def _is_bundle(path) -> bool:
+    """An exported artifact folder (or its manifest.json), not a project."""
+    folder = path.parent if path.name == "manifest.json" else path
+    return (folder / "manifest.json").is_file() and not (folder / "project.toml").is_file()
 
 
 def sample_project(name: str):
