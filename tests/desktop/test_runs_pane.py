@@ -315,3 +315,22 @@ def test_cost_is_shown_live_and_in_the_history_and_the_budget_can_cap_it(pane, s
     assert pane.history_model.index(0, column).data() == "$0.00"
     pane.history_model.set_records([record.model_copy(update={"cost_usd": None})])
     assert pane.history_model.index(0, column).data() == "unknown"
+
+
+def test_the_form_shows_the_runs_estimate_before_compile_and_flags_settings_that_cannot_work(qtbot, pane):
+    pane.select_optimizer("labeled-fewshot")
+    with qtbot.waitSignal(pane.estimate_shown, timeout=20_000) as shown:
+        pass
+    estimate = shown.args[0]
+    assert estimate.optimizer == "labeled-fewshot"
+    assert pane.estimate_label.text().startswith("Estimate: ") and "LM calls" in pane.estimate_label.text()
+
+    pane.select_optimizer("miprov2")
+    pane.set_param("auto", "none")
+    pane.set_param("num_candidates", 3)
+    pane.set_param("num_trials", 4)
+    pane.limit_spin.setValue(8)
+    with qtbot.waitSignal(pane.estimate_shown, timeout=20_000,
+                          check_params_cb=lambda e: e.optimizer == "miprov2" and bool(e.warnings)):
+        pass
+    assert "minibatch_size 35 is larger than the 8 validation rows" in pane.estimate_label.text()
