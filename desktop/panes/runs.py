@@ -271,6 +271,7 @@ class RunsPane(Pane):
         comparison_shown(object) the Compare dialog for two selected runs was opened
         cache_size_known()      the LM cache size on the "Clear LM cache" button was measured
         cache_cleared(int)      the LM cache was cleared (bytes freed)
+        estimate_shown(object)  the estimate (engine.estimate.RunEstimate) for the form was shown
     """
 
     title = "Runs"
@@ -282,6 +283,7 @@ class RunsPane(Pane):
     comparison_shown = Signal(object)
     cache_size_known = Signal()
     cache_cleared = Signal(int)
+    estimate_shown = Signal(object)
 
     def __init__(self, session, parent: QWidget | None = None):
         super().__init__(session, parent)
@@ -404,6 +406,14 @@ class RunsPane(Pane):
 
         self.form_error = MessageBanner()
         layout.addWidget(self.form_error)
+        # What the run will spend, before Compile (engine.estimate; worked out off the GUI thread).
+        self.estimate_label = muted()
+        self.estimate_label.setWordWrap(True)
+        self.estimate_label.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.estimate_label)
+        self._estimate_timer = QTimer(self, singleShot=True, interval=300, timeout=self._start_estimate)
+        self._estimate_seq = 0
+        self.limit_spin.valueChanged.connect(self._validate)
         buttons = QHBoxLayout()
         self.compile_btn = QPushButton("Compile")
         self.compile_btn.setDefault(True)
@@ -615,7 +625,37 @@ class RunsPane(Pane):
             self._valid = True
             self.form_error.clear_message()
         self._update_compile_enabled()
+        if self._valid:
+            self._estimate_timer.start()
+        else:
+            self.estimate_label.clear()
         return self._valid
+
+    def _start_estimate(self) -> None:
+        """Estimate the run the form describes; only the newest request's answer is shown."""
+        from engine.estimate import estimate_compile
+
+        project = self.session.project
+        if project is None or not self._valid:
+            return
+        self._estimate_seq += 1
+        seq, settings = self._estimate_seq, self.settings()
+        self.estimate_label.setText("Estimating the run's LM calls…")
+        self._workers.spawn("estimate", lambda: estimate_compile(project, settings),
+                            on_result=lambda estimate: self._show_estimate(seq, estimate),
+                            on_error=lambda message: self._show_estimate(seq, None, message))
+
+    def _show_estimate(self, seq: int, estimate, message: str = "") -> None:
+        if seq != self._estimate_seq:
+            return  # the form changed since: a newer estimate is on its way
+        if estimate is None:
+            self.estimate_label.setText(f"No estimate: {message}")
+            return
+        lines = [f"Estimate: {estimate.summary()}"]
+        lines += [f"⚠ {warning}" for warning in estimate.warnings]
+        self.estimate_label.setText("\n".join(lines))
+        self.estimate_label.setToolTip("\n".join(estimate.basis))
+        self.estimate_shown.emit(estimate)
 
     def leaks(self) -> list:
         return list(getattr(self.session, "leaks", None) or [])

@@ -29,6 +29,8 @@ def register(sub) -> None:
                         "for hosted providers, $0 for local ones, or the profile's own prices)")
     p.add_argument("--max-seconds", type=float, help="budget: stop after this much wall time")
     p.add_argument("--allow-uncalibrated-judge", action="store_true", help=ALLOW_UNCALIBRATED_HELP)
+    p.add_argument("--dry-run", action="store_true",
+                   help="call no model: print the run's estimated LM calls, tokens, cost and time, and stop")
     add_json_flag(p)
     p.set_defaults(handler=cmd_compile)
 
@@ -116,6 +118,8 @@ def cmd_compile(args) -> int:
         budget=Budget(max_calls=args.max_calls, max_tokens=args.max_tokens,
                       max_cost_usd=args.max_cost, max_seconds=args.max_seconds),
     )
+    if args.dry_run:
+        return _print_estimate(project, settings, args.json)
     job = CompileJob(project, settings, sink=StderrProgress())
     job.prepare()  # user errors (exit 2) surface here, before anything is written
     with _stdout_to_stderr():
@@ -126,6 +130,25 @@ def cmd_compile(args) -> int:
     else:
         print_run(report)
     return EXIT_FOR_STATUS.get(record.status, 1)
+
+
+def _print_estimate(project, settings, as_json: bool) -> int:
+    from engine.cli.main import print_json
+    from engine.estimate import estimate_compile
+
+    estimate = estimate_compile(project, settings)
+    if as_json:
+        print_json({"dry_run": True, "estimate": estimate.to_json()})
+        return 0
+    print(f"{estimate.optimizer}: {estimate.summary()} (estimated; no model was called)")
+    for name, calls in estimate.phases.items():
+        spread = f"{calls['low']:,}–{calls['high']:,}" if calls["low"] != calls["high"] else f"{calls['point']:,}"
+        print(f"  {name}: {spread} calls")
+    for line in estimate.basis:
+        print(f"  ({line})")
+    for warning in estimate.warnings:
+        print(f"warning: {warning}")
+    return 0
 
 
 def cmd_evaluate(args) -> int:

@@ -327,3 +327,22 @@ def test_a_failed_trial_shows_as_failed_not_as_a_zero_score(pane):
     assert shown == [["1", "failed", "—", "validation"], ["2", "0.500", "0.500", "validation"]]
     assert [t[0] for t in pane.chart.trials] == [2]  # nothing plotted at 0 for the failed one
     assert "trial 1 failed (validation): all 6 LM calls failed" in pane.log.toPlainText()
+
+
+def test_the_form_shows_the_runs_estimate_before_compile_and_flags_settings_that_cannot_work(qtbot, pane):
+    pane.select_optimizer("labeled-fewshot")
+    with qtbot.waitSignal(pane.estimate_shown, timeout=20_000) as shown:
+        pass
+    estimate = shown.args[0]
+    assert estimate.optimizer == "labeled-fewshot"
+    assert pane.estimate_label.text().startswith("Estimate: ") and "LM calls" in pane.estimate_label.text()
+
+    pane.select_optimizer("miprov2")
+    pane.set_param("auto", "none")
+    pane.set_param("num_candidates", 3)
+    pane.set_param("num_trials", 4)
+    pane.limit_spin.setValue(8)
+    with qtbot.waitSignal(pane.estimate_shown, timeout=20_000,
+                          check_params_cb=lambda e: e.optimizer == "miprov2" and bool(e.warnings)):
+        pass
+    assert "minibatch_size 35 is larger than the 8 validation rows" in pane.estimate_label.text()
