@@ -104,7 +104,7 @@ class EvaluateJob:
                                 "interval cover only those")
         figures = result.to_dict() if result is not None and result.n else {"n": 0, "score": None, "ci95": None, "ci_method": "",
                                                       "per_slice": {}, "parse_failures": 0, "errors": 0}
-        if result and stats.too_small_to_resolve(result.n):
+        if result is not None and result.n and stats.too_small_to_resolve(result.n):
             warnings.append(
                 f"{result.n} examples are too few for the 95% interval to separate a 10-point difference"
             )
