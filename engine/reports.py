@@ -65,11 +65,11 @@ def run_outcome(record) -> str | None:
     if record.status != "interrupted" or record.error:
         return record.error
     summary = record.events_summary
-    text = ("its process ended before the run did (killed, crashed or shut down); "
-            f"what it recorded by then is kept: {summary.get('trials', 0)} trials")
+    text = ("its process ended before the run did: killed, crashed or shut down; "
+            f"kept what it recorded by then: {summary.get('trials', 0)} trials")
     if summary.get("best_trial_score") is not None:
-        text += (f", the best candidate so far ({summary.get('best_trial_kind') or 'score'} "
-                 f"{summary['best_trial_score']:.3f})")
+        text += (f", the best candidate so far, {summary['best_trial_score']:.3f} on "
+                 f"{summary.get('best_trial_kind') or 'its scoring set'}")
     done = summary.get("stages_done") or []
     return text + (f", finished stages: {', '.join(done)}" if done else "")
 

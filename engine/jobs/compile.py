@@ -5,7 +5,9 @@ on validation and test, and record everything in the project's history.
 optimizer and its parameters, the model profile and its file) before anything is written.
 `run()` then works in any thread, reports through `sink`, stops at the next LM call once the
 cancel token is set or a budget is used up, and always leaves a finished record behind: what
-completed before a cancel, a budget stop or a failure is kept.
+completed before a cancel, a budget stop or a failure is kept. The record is written as the run
+goes (engine/jobs/journal.py), so a process killed outright keeps its trials, calls and best
+candidate too.
 """
 
 from __future__ import annotations

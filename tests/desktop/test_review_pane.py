@@ -140,3 +140,19 @@ def test_a_run_scored_with_another_compact_format_says_its_prompt_is_todays_and_
     assert pane.prompt_status.text().startswith("compact format (as this Workbench renders it")
     assert not pane.export_btn.isEnabled() and "compile it again" in pane.export_btn.toolTip()
     pane.shutdown(10_000)
+
+
+def test_an_interrupted_run_says_what_it_kept(qtbot, sample_session, compiled_run):
+    # What a compile killed with kill -9 leaves: its record as it ran, marked interrupted on reopening.
+    sample_session.project.store.update_run(
+        compiled_run.run_id, status="interrupted", error=None, finished_at=None,
+        events_summary={"trials": 3, "best_trial_score": 0.5, "best_trial_kind": "validation",
+                        "stages_done": ["compile"]})
+    pane = ReviewPane(sample_session)
+    qtbot.addWidget(pane)
+    qtbot.waitUntil(lambda: pane._data is not None, timeout=30_000)
+    text = pane.summary.text()
+    assert "interrupted" in text and "kept what it recorded by then: 3 trials" in text
+    assert "0.500 on validation" in text
+    assert not pane.approve_btn.isEnabled()  # an interrupted run is shown, not reviewable
+    pane.shutdown(10_000)
