@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from engine.atomic import GITIGNORE_PATTERN, remove_stale_temp_files  # apart: merges with other branches
+from engine.atomic import GITIGNORE_PATTERN, remove_stale_temp_files
 from engine.atomic import atomic_write_text
 from engine.errors import ProjectError, WorkbenchError
 from engine.lms.profiles import EMBEDDED, ModelProfile, profiles_from_toml
