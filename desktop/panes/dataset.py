@@ -454,7 +454,8 @@ class DatasetPane(Pane):
         if not self.session.is_open:
             return None
         if path is None:
-            path = messages.open_file(self, "Import examples")
+            project = self.session.project
+            path = messages.open_file(self, "Import examples", start=str(project.root) if project else "")
             if not path:
                 return None
         from desktop.dialogs.import_dialog import ImportDialog
