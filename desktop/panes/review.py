@@ -57,6 +57,8 @@ def load_run(project, run_id: str) -> dict:
 
 
 def _predictor_lines(entry: dict | None) -> list[str]:
+    from engine.comparison import demo_fields
+
     if not entry:
         return []
     lines = ["Instructions:"]
@@ -65,9 +67,7 @@ def _predictor_lines(entry: dict | None) -> list[str]:
     lines.append(f"Demos: {len(demos)}")
     for i, demo in enumerate(demos, start=1):
         lines.append(f"  Demo {i}:")
-        for key, value in demo.items():
-            if key in ("augmented",):
-                continue
+        for key, value in demo_fields(demo).items():
             text = str(value).replace("\n", " ")
             lines.append(f"    {key}: {text}")
     return lines

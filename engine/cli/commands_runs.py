@@ -367,12 +367,13 @@ def print_run(report: dict) -> None:
 
 def print_chosen(state: dict) -> None:
     from engine.artifacts import chosen_state
+    from engine.comparison import demo_fields
 
     for name, chosen in chosen_state(state).items():
         print(f"  {name}:")
         print(f"    instructions: {chosen['instructions']}")
         for i, demo in enumerate(chosen["demos"], start=1):
-            shown = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in demo.items()}
+            shown = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in demo_fields(demo).items()}
             print(f"    demo {i}: {shown}")
 
 

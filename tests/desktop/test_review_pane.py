@@ -75,6 +75,9 @@ def test_chosen_demos_and_diff(pane):
     chosen = pane.chosen_view.toPlainText()
     assert "predictor triage" in chosen
     assert "Demos: 2" in chosen
+    assert "ticket_text:" in chosen
+    # the Workbench's own bookkeeping on a demo is not part of the prompt: not shown
+    assert "example_id" not in chosen and "slices:" not in chosen
     diff = pane.diff_view.toPlainText()
     assert "+Demos: 2" in diff and "-Demos: 0" in diff
 
