@@ -214,6 +214,7 @@ class MainWindow(QMainWindow):
             self.view_actions.append(action)
 
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction("&Keyboard shortcuts", self.show_shortcuts, QKeySequence("Ctrl+/"))
         about = help_menu.addAction("&About DSPy Workbench", self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
 
@@ -230,6 +231,12 @@ class MainWindow(QMainWindow):
             action.setEnabled(project.exists)
         if not recent:
             self.recent_menu.addAction("No recent projects").setEnabled(False)
+
+    def show_shortcuts(self) -> None:
+        from desktop.dialogs.shortcuts_dialog import ShortcutsDialog
+
+        self.shortcuts_dialog = ShortcutsDialog(self)
+        self.shortcuts_dialog.show()
 
     def show_about(self) -> None:
         from engine import __version__

@@ -224,3 +224,17 @@ def test_switching_project_clears_the_last_projects_current_run(qtbot, window, s
     assert runs.trials_table.rowCount() == 0 and runs.chart.trials == []
     assert runs._last_run_id is None and not runs.open_btn.isVisibleTo(runs)
     assert runs.stage_label.text().startswith("No run in progress")
+
+
+def test_help_lists_the_keyboard_shortcuts_the_window_really_has(qtbot, window, sample_project):
+    open_in(qtbot, window, sample_project.root)
+    help_menu = window.menuBar().actions()[-1].menu()
+    entries = [a.text() for a in help_menu.actions()]
+    assert "&Keyboard shortcuts" in entries
+    window.show_shortcuts()
+    table = window.shortcuts_dialog.table
+    rows = [tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())]
+    keys = {row[1] for row in rows}
+    assert {"Ctrl+Z", "Ctrl+1", "Ctrl+7", "Ctrl+Q", "Del"} <= keys
+    assert ("Edit", "Ctrl+Shift+Z / Ctrl+Y", "Redo") in rows or any(r[1].startswith("Ctrl+Shift+Z") for r in rows)
+    window.shortcuts_dialog.close()
