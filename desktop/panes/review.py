@@ -19,7 +19,7 @@ import getpass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QSyntaxHighlighter, QTextCharFormat
+from PySide6.QtGui import QSyntaxHighlighter, QTextCharFormat, QUndoCommand
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
@@ -200,7 +200,13 @@ class ReviewPane(Pane):
         layout.addWidget(self.overall)
         self.gates_label = QLabel()
         self.gates_label.setWordWrap(True)
-        layout.addWidget(self.gates_label)
+        gates_row = QHBoxLayout()
+        gates_row.addWidget(self.gates_label, 1)
+        self.edit_gates_btn = QPushButton("Edit gates…")
+        self.edit_gates_btn.setToolTip("Set the minimum test score for the whole split and for any slice")
+        self.edit_gates_btn.clicked.connect(lambda: self.edit_gates())
+        gates_row.addWidget(self.edit_gates_btn)
+        layout.addLayout(gates_row)
         self.warnings = MessageBanner()
         layout.addWidget(self.warnings)
         row = QHBoxLayout()
@@ -289,6 +295,44 @@ class ReviewPane(Pane):
         self.empty.setVisible(empty)
         if empty:
             self.banner.clear_message()
+
+    def edit_gates(self, gates: list[tuple[str, float]] | None = None) -> bool:
+        """Edit the release gates (asks with a dialog when `gates` is None); one undoable step."""
+        from desktop import messages
+        from engine.errors import WorkbenchError
+        from engine.gates import gate_slices, set_gate
+
+        project = self.session.project
+        if project is None:
+            return False
+        before = [(g.slice, g.min_score) for g in project.config.gates]
+        if gates is None:
+            from desktop.dialogs.gates_dialog import GatesDialog
+
+            dialog = GatesDialog(gate_slices(project), before, self)
+            if not dialog.exec():
+                return False
+            gates = dialog.gates()
+        old_config = list(project.config.gates)
+        try:
+            project.config.gates = []
+            for slice_name, minimum in gates:
+                set_gate(project, slice_name, minimum)
+        except WorkbenchError as exc:
+            project.config.gates = old_config
+            messages.error(self, "Release gates", str(exc))
+            return False
+        after = [(g.slice, g.min_score) for g in project.config.gates]
+        project.config.gates = old_config
+        if after == before:
+            return False
+        self.session.undo_stack.push(_SetGatesCommand(self, before, after))
+        return True
+
+    def _gates_applied(self) -> None:
+        self.session.notify_changed()
+        if self._data is not None:
+            self._load(self._data["record"].run_id)
 
     def show_run(self, run_id: str) -> None:
         """Show this run (the Runs pane calls this on a double-click)."""
@@ -647,3 +691,23 @@ class ReviewPane(Pane):
 
 def _html(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _SetGatesCommand(QUndoCommand):
+    """Replace the project's gates (engine.gates.set_gate checked them); undo puts the old ones back."""
+
+    def __init__(self, pane: ReviewPane, before: list[tuple[str, float]], after: list[tuple[str, float]]):
+        super().__init__("Edit release gates")
+        self._pane, self._before, self._after = pane, before, after
+
+    def _apply(self, gates) -> None:
+        from engine.project import Gate
+
+        self._pane.session.project.config.gates = [Gate(slice=s, min_score=m) for s, m in gates]
+        self._pane._gates_applied()
+
+    def redo(self) -> None:
+        self._apply(self._after)
+
+    def undo(self) -> None:
+        self._apply(self._before)

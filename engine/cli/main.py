@@ -18,6 +18,7 @@ from engine.errors import WorkbenchError
 
 def build_parser() -> argparse.ArgumentParser:
     from engine.cli import commands_doctor as doctor_cmds
+    from engine.cli import commands_gates as gates_cmds
     from engine.cli import commands_models as models_cmds
     from engine.cli import commands_project as project_cmds
     from engine.cli import commands_runs as run_cmds
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (project_cmds, run_cmds, doctor_cmds, models_cmds):
+    for module in (project_cmds, run_cmds, gates_cmds, doctor_cmds, models_cmds):
         module.register(sub)
     return parser
 

@@ -143,3 +143,21 @@ def test_a_run_scored_with_another_compact_format_says_its_prompt_is_todays_and_
     assert pane.prompt_status.text().startswith("compact format (as this Workbench renders it")
     assert not pane.export_btn.isEnabled() and "compile it again" in pane.export_btn.toolTip()
     pane.shutdown(10_000)
+
+
+def test_gates_are_edited_in_the_pane_as_one_undoable_step_and_the_verdict_follows(pane, sample_session, qtbot):
+    project = sample_session.project
+    run_id = pane._data["record"].run_id
+    with qtbot.waitSignal(pane.run_loaded, timeout=20_000):
+        assert pane.edit_gates([("(all)", 0.0), ("refund", 0.0)])
+    assert [(g.slice, g.min_score) for g in project.config.gates] == [("(all)", 0.0), ("refund", 0.0)]
+    assert "passed" in pane.gates_label.text() and sample_session.dirty
+    with qtbot.waitSignal(pane.run_loaded, timeout=20_000):
+        assert pane.edit_gates([("(all)", 1.0)])
+    assert "failed" in pane.gates_label.text()
+    with qtbot.waitSignal(pane.run_loaded, timeout=20_000):
+        sample_session.undo_stack.undo()
+    assert [(g.slice, g.min_score) for g in project.config.gates] == [("(all)", 0.0), ("refund", 0.0)]
+    assert pane._data["record"].run_id == run_id
+    assert not pane.edit_gates([("nope", 0.5)])  # an unknown slice: one sentence, nothing changed
+    assert [g.slice for g in project.config.gates] == ["(all)", "refund"]
