@@ -555,16 +555,25 @@ class ReviewPane(Pane):
             self.review_state.setText(f"{review.decision.capitalize()} by {review.reviewer or 'someone'} "
                                       f"on {review.at[:16].replace('T', ' ')} UTC{note}")
             self.review_state.setStyleSheet(f"color: {color.name()}")
+        from engine.review import approval_blocker
+
         reviewable = record.status in REVIEWABLE and record.program_state is not None
         why = "" if reviewable else f"Only a run with a program can be reviewed (this one is {record.status})."
-        for b in (self.approve_btn, self.reject_btn):
-            b.setEnabled(reviewable)
-            b.setToolTip(why)
+        blocker = approval_blocker(self._data["report"]) if reviewable else None
+        self.reject_btn.setEnabled(reviewable)
+        self.reject_btn.setToolTip(why)
+        self.approve_btn.setEnabled(reviewable and blocker is None)
+        self.approve_btn.setToolTip(why or (blocker[:1].upper() + blocker[1:] + "." if blocker else ""))
+        if blocker:
+            self.review_state.setText(f"Cannot be approved or exported yet: {blocker}.")
+            self.review_state.setStyleSheet(f"color: {warn_color(self).name()}")
         outdated = self._data["report"]["adapter_outdated"]
-        exportable = reviewable and not (review and review.decision == "rejected") and not outdated
+        exportable = reviewable and blocker is None and not (review and review.decision == "rejected") and not outdated
         self.export_btn.setEnabled(exportable)
         if review and review.decision == "rejected":
             self.export_btn.setToolTip("A rejected run cannot be exported; approve it first.")
+        elif blocker:
+            self.export_btn.setToolTip(blocker[:1].upper() + blocker[1:] + ".")
         elif outdated:
             self.export_btn.setToolTip("Compiled with another version of the prompt format; "
                                        "compile it again to export it.")
@@ -619,13 +628,29 @@ class ReviewPane(Pane):
         """Record `decision` ("approved" or "rejected") with the note, as the login user."""
         if self._data is None:
             return
+        from desktop import messages
+        from engine.review import review_run
+
         project, run_id = self.session.project, self._data["record"].run_id
         note, reviewer = self.note_edit.text().strip(), login_name()
+        gates = self._data["report"]["gates"]
+        failed_gates = decision == "approved" and gates["checked"] and not gates["passed"]
+        if failed_gates:
+            if not note:
+                messages.error(self, "Approve a candidate that failed its gates",
+                               "This candidate failed its release gates (" + "; ".join(gates["failures"])
+                               + "). Write in the note why you approve it anyway, then approve again.")
+                return
+            if not messages.confirm(self, "Approve a candidate that failed its gates",
+                                    "This candidate failed its release gates (" + "; ".join(gates["failures"])
+                                    + f"). Approve it anyway, with the note “{note}”?",
+                                    yes="Approve anyway", no="Cancel"):
+                return
         for b in (self.approve_btn, self.reject_btn):
             b.setEnabled(False)
 
         def save():
-            project.store.set_review(run_id, decision, note=note, reviewer=reviewer)
+            review_run(project, run_id, decision, note=note, reviewer=reviewer, accept_failed_gates=failed_gates)
             return decision
 
         self._workers.spawn("review", save, on_result=self._reviewed, on_error=self._review_failed)

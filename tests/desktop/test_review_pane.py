@@ -161,3 +161,30 @@ def test_gates_are_edited_in_the_pane_as_one_undoable_step_and_the_verdict_follo
     assert pane._data["record"].run_id == run_id
     assert not pane.edit_gates([("nope", 0.5)])  # an unknown slice: one sentence, nothing changed
     assert [g.slice for g in project.config.gates] == ["(all)", "refund"]
+
+
+def test_a_run_stopped_before_its_test_evaluation_cannot_be_approved_or_exported(pane, sample_session, qtbot):
+    from tests.engine.test_review import _cancelled_before_test
+
+    record = _cancelled_before_test(sample_session.project)
+    sample_session.runs_changed.emit()
+    with qtbot.waitSignal(pane.run_loaded, timeout=20_000, check_params_cb=lambda rid: rid == record.run_id):
+        pane.show_run(record.run_id)
+    assert not pane.approve_btn.isEnabled() and not pane.export_btn.isEnabled()
+    assert pane.reject_btn.isEnabled()
+    assert "no test evaluation" in pane.approve_btn.toolTip()
+    assert "Cannot be approved or exported yet" in pane.review_state.text()
+
+
+def test_approving_a_candidate_that_failed_its_gates_asks_and_needs_a_note(pane, sample_session, qtbot, answers):
+    with qtbot.waitSignal(pane.run_loaded, timeout=20_000):
+        assert pane.edit_gates([("(all)", 1.0)])
+    pane.note_edit.setText("")
+    pane.review("approved")
+    assert answers.errors and "Write in the note why" in answers.errors[-1][1]
+    assert sample_session.project.store.get_run(pane._data["record"].run_id).review is None
+    pane.note_edit.setText("known gap on refunds")
+    answers.confirm = True
+    with qtbot.waitSignal(pane.review_saved, timeout=20_000):
+        pane.review("approved")
+    assert answers.questions and "failed its release gates" in answers.questions[-1]
