@@ -176,6 +176,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(row)
         if self.session.is_open:
             self.settings.last_pane = self.panes[row].title
+            self.settings.last_pane_project = str(self.session.project.root)
 
     # -- menus -----------------------------------------------------------------------------------------
 
@@ -213,6 +214,7 @@ class MainWindow(QMainWindow):
             self.view_actions.append(action)
 
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction("&Keyboard shortcuts", self.show_shortcuts, QKeySequence("Ctrl+/"))
         about = help_menu.addAction("&About DSPy Workbench", self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
 
@@ -229,6 +231,12 @@ class MainWindow(QMainWindow):
             action.setEnabled(project.exists)
         if not recent:
             self.recent_menu.addAction("No recent projects").setEnabled(False)
+
+    def show_shortcuts(self) -> None:
+        from desktop.dialogs.shortcuts_dialog import ShortcutsDialog
+
+        self.shortcuts_dialog = ShortcutsDialog(self)
+        self.shortcuts_dialog.show()
 
     def show_about(self) -> None:
         from engine import __version__
@@ -303,7 +311,9 @@ class MainWindow(QMainWindow):
     def open_project(self, path: str | Path | None = None) -> None:
         """Open a project folder (asks for one when `path` is None); the table loads off the GUI thread."""
         if path is None:
-            path = messages.choose_folder(self, "Open a project folder")
+            current = self.session.project
+            path = messages.choose_folder(self, "Open a project folder",
+                                          str(current.root.parent) if current else str(Path.home()))
             if not path:
                 return
         if not (Path(path) / "project.toml").is_file():
@@ -341,8 +351,10 @@ class MainWindow(QMainWindow):
             return
         self.settings.add_recent(project.root, project.name)
         self.settings.last_project = str(project.root)
+        same_project = self.settings.last_pane_project == str(project.root)
         self.session.open(project)
-        last = self.settings.last_pane
+        # Reopening the project you left returns to its pane; any other project starts on Dataset.
+        last = self.settings.last_pane if same_project else ""
         titles = [p.title for p in self.panes]
         self.nav.setCurrentRow(titles.index(last) if last in titles and last != "Start" else 1)
 

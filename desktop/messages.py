@@ -33,8 +33,9 @@ def confirm(parent: QWidget | None, title: str, text: str, yes: str = "Yes", no:
     return box.clickedButton() is yes_button
 
 
-def open_file(parent: QWidget | None, title: str, filters: str = DATA_FILES) -> str:
-    path, _ = QFileDialog.getOpenFileName(parent, title, "", filters)
+def open_file(parent: QWidget | None, title: str, filters: str = DATA_FILES, start: str = "") -> str:
+    """A file to open; `start` is the folder the dialog opens in (the current project's, say)."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, start, filters)
     return path
 
 

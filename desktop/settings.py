@@ -85,6 +85,15 @@ class AppSettings:
         self._qs.setValue("last_pane", title)
 
     @property
+    def last_pane_project(self) -> str:
+        """The project `last_pane` was shown for: another project opens on Dataset."""
+        return self._str("last_pane_project")
+
+    @last_pane_project.setter
+    def last_pane_project(self, path: str) -> None:
+        self._qs.setValue("last_pane_project", str(path))
+
+    @property
     def geometry(self) -> QByteArray | None:
         value = self._qs.value("window/geometry")
         return value if isinstance(value, QByteArray) and not value.isEmpty() else None

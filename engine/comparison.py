@@ -121,14 +121,23 @@ def _scores(report_a: dict, report_b: dict) -> list[dict]:
 
 # -- chosen instructions and demos ---------------------------------------------------------------------
 
+# What a demo carries besides the program's fields: DSPy's bootstrap flag and the Workbench's own
+# bookkeeping (which example it came from, its slices). A reader of the prompt sees neither.
+_DEMO_BOOKKEEPING = frozenset({"example_id", "slices"})
+
+
+def demo_fields(demo: dict) -> dict:
+    """The fields of a demo as the prompt shows them, without internal bookkeeping."""
+    return {key: value for key, value in demo.items()
+            if not key.startswith("augmented") and key not in _DEMO_BOOKKEEPING}
+
+
 def _demo_lines(demos: list) -> list[str]:
     lines = []
     for i, demo in enumerate(demos, start=1):
         lines.append(f"demo {i}:")
-        for key in demo:
-            if key.startswith("augmented"):
-                continue
-            text = str(demo[key]).replace("\n", " ")
+        for key, value in demo_fields(demo).items():
+            text = str(value).replace("\n", " ")
             lines.append(f"  {key}: {text}")
     return lines
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ALL_SLICE", "SliceGate", "check_gates", "gates_pass"]
+__all__ = ["ALL_SLICE", "SliceGate", "check_gates", "gates_pass", "gate_slices", "set_gate"]
 
 ALL_SLICE = "(all)"  # the slice name a gate uses for the overall score
 
@@ -75,3 +75,39 @@ def check_gates(
 def gates_pass(gates, candidate_per_slice, overall) -> bool:
     """True when no gate fails (the promote decision, as far as gates go)."""
     return not check_gates(gates, candidate_per_slice, overall)
+
+
+# -- editing a project's gates (the CLI's `gates set` and the Review pane call these) -----------------
+
+def gate_slices(project) -> list[str]:
+    """The slices a gate can name: "(all)" and every slice tag in the data."""
+    from engine.dataset_queries import slice_tags
+
+    return [ALL_SLICE, *slice_tags(project.frame)]
+
+
+def set_gate(project, slice_name: str, min_score: float | None) -> list[SliceGate]:
+    """Set (or, with `min_score=None`, remove) the gate on one slice; the gates, in order, after it.
+
+    The project is changed in memory; the caller saves it. A slice the data does not have, or a
+    minimum outside [0, 1], is a WorkbenchError that says what to do.
+    """
+    from engine.errors import WorkbenchError
+
+    known = gate_slices(project)
+    if slice_name not in known:
+        raise WorkbenchError(f"the data has no slice named {slice_name!r}; its slices are: "
+                             f"{', '.join(known[1:]) or 'none yet'} (or use --overall for the whole test split)")
+    if min_score is not None and not 0.0 <= min_score <= 1.0:  # also catches NaN
+        raise WorkbenchError(f"a gate's minimum is a score from 0 to 1, not {min_score}")
+    from engine.project import Gate
+
+    gates = [g for g in project.config.gates if g.slice != slice_name]
+    if min_score is not None:
+        existing = [g.slice for g in project.config.gates]
+        gate = Gate(slice=slice_name, min_score=min_score)
+        # A changed gate keeps its place; a new one goes last (overall first reads best).
+        where = existing.index(slice_name) if slice_name in existing else len(gates)
+        gates.insert(where, gate)
+    project.config.gates = gates
+    return [SliceGate(slice=g.slice, min_score=g.min_score) for g in gates]

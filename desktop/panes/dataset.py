@@ -89,6 +89,9 @@ class DatasetPane(Pane):
         self.table.setHorizontalHeader(TableHeader(self.table))
         self.table.setModel(self.model)
         self.table.setItemDelegate(DatasetDelegate(self.model, self.table))
+        # The Delete shortcut lives on the table (its context is the widget with its children): a
+        # shortcut only the toolbar held fired only while the toolbar had focus, that is never.
+        self.table.addAction(self.delete_action)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
@@ -454,7 +457,8 @@ class DatasetPane(Pane):
         if not self.session.is_open:
             return None
         if path is None:
-            path = messages.open_file(self, "Import examples")
+            project = self.session.project
+            path = messages.open_file(self, "Import examples", start=str(project.root) if project else "")
             if not path:
                 return None
         from desktop.dialogs.import_dialog import ImportDialog

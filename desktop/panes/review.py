@@ -19,7 +19,7 @@ import getpass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QSyntaxHighlighter, QTextCharFormat
+from PySide6.QtGui import QSyntaxHighlighter, QTextCharFormat, QUndoCommand
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
@@ -61,6 +61,8 @@ def load_run(project, run_id: str) -> dict:
 
 
 def _predictor_lines(entry: dict | None) -> list[str]:
+    from engine.comparison import demo_fields
+
     if not entry:
         return []
     lines = ["Instructions:"]
@@ -69,9 +71,7 @@ def _predictor_lines(entry: dict | None) -> list[str]:
     lines.append(f"Demos: {len(demos)}")
     for i, demo in enumerate(demos, start=1):
         lines.append(f"  Demo {i}:")
-        for key, value in demo.items():
-            if key in ("augmented",):
-                continue
+        for key, value in demo_fields(demo).items():
             text = str(value).replace("\n", " ")
             lines.append(f"    {key}: {text}")
     return lines
@@ -206,7 +206,13 @@ class ReviewPane(Pane):
         layout.addWidget(self.overall)
         self.gates_label = QLabel()
         self.gates_label.setWordWrap(True)
-        layout.addWidget(self.gates_label)
+        gates_row = QHBoxLayout()
+        gates_row.addWidget(self.gates_label, 1)
+        self.edit_gates_btn = QPushButton("Edit gates…")
+        self.edit_gates_btn.setToolTip("Set the minimum test score for the whole split and for any slice")
+        self.edit_gates_btn.clicked.connect(lambda: self.edit_gates())
+        gates_row.addWidget(self.edit_gates_btn)
+        layout.addLayout(gates_row)
         self.warnings = MessageBanner()
         layout.addWidget(self.warnings)
         row = QHBoxLayout()
@@ -295,6 +301,44 @@ class ReviewPane(Pane):
         self.empty.setVisible(empty)
         if empty:
             self.banner.clear_message()
+
+    def edit_gates(self, gates: list[tuple[str, float]] | None = None) -> bool:
+        """Edit the release gates (asks with a dialog when `gates` is None); one undoable step."""
+        from desktop import messages
+        from engine.errors import WorkbenchError
+        from engine.gates import gate_slices, set_gate
+
+        project = self.session.project
+        if project is None:
+            return False
+        before = [(g.slice, g.min_score) for g in project.config.gates]
+        if gates is None:
+            from desktop.dialogs.gates_dialog import GatesDialog
+
+            dialog = GatesDialog(gate_slices(project), before, self)
+            if not dialog.exec():
+                return False
+            gates = dialog.gates()
+        old_config = list(project.config.gates)
+        try:
+            project.config.gates = []
+            for slice_name, minimum in gates:
+                set_gate(project, slice_name, minimum)
+        except WorkbenchError as exc:
+            project.config.gates = old_config
+            messages.error(self, "Release gates", str(exc))
+            return False
+        after = [(g.slice, g.min_score) for g in project.config.gates]
+        project.config.gates = old_config
+        if after == before:
+            return False
+        self.session.undo_stack.push(_SetGatesCommand(self, before, after))
+        return True
+
+    def _gates_applied(self) -> None:
+        self.session.notify_changed()
+        if self._data is not None:
+            self._load(self._data["record"].run_id)
 
     def show_run(self, run_id: str) -> None:
         """Show this run (the Runs pane calls this on a double-click)."""
@@ -524,16 +568,25 @@ class ReviewPane(Pane):
             self.review_state.setText(f"{review.decision.capitalize()} by {review.reviewer or 'someone'} "
                                       f"on {review.at[:16].replace('T', ' ')} UTC{note}")
             self.review_state.setStyleSheet(f"color: {color.name()}")
+        from engine.review import approval_blocker
+
         reviewable = record.status in REVIEWABLE and record.program_state is not None
         why = "" if reviewable else f"Only a run with a program can be reviewed (this one is {record.status})."
-        for b in (self.approve_btn, self.reject_btn):
-            b.setEnabled(reviewable)
-            b.setToolTip(why)
+        blocker = approval_blocker(self._data["report"]) if reviewable else None
+        self.reject_btn.setEnabled(reviewable)
+        self.reject_btn.setToolTip(why)
+        self.approve_btn.setEnabled(reviewable and blocker is None)
+        self.approve_btn.setToolTip(why or (blocker[:1].upper() + blocker[1:] + "." if blocker else ""))
+        if blocker:
+            self.review_state.setText(f"Cannot be approved or exported yet: {blocker}.")
+            self.review_state.setStyleSheet(f"color: {warn_color(self).name()}")
         outdated = self._data["report"]["adapter_outdated"]
-        exportable = reviewable and not (review and review.decision == "rejected") and not outdated
+        exportable = reviewable and blocker is None and not (review and review.decision == "rejected") and not outdated
         self.export_btn.setEnabled(exportable)
         if review and review.decision == "rejected":
             self.export_btn.setToolTip("A rejected run cannot be exported; approve it first.")
+        elif blocker:
+            self.export_btn.setToolTip(blocker[:1].upper() + blocker[1:] + ".")
         elif outdated:
             self.export_btn.setToolTip("Compiled with another version of the prompt format; "
                                        "compile it again to export it.")
@@ -588,13 +641,29 @@ class ReviewPane(Pane):
         """Record `decision` ("approved" or "rejected") with the note, as the login user."""
         if self._data is None:
             return
+        from desktop import messages
+        from engine.review import review_run
+
         project, run_id = self.session.project, self._data["record"].run_id
         note, reviewer = self.note_edit.text().strip(), login_name()
+        gates = self._data["report"]["gates"]
+        failed_gates = decision == "approved" and gates["checked"] and not gates["passed"]
+        if failed_gates:
+            if not note:
+                messages.error(self, "Approve a candidate that failed its gates",
+                               "This candidate failed its release gates (" + "; ".join(gates["failures"])
+                               + "). Write in the note why you approve it anyway, then approve again.")
+                return
+            if not messages.confirm(self, "Approve a candidate that failed its gates",
+                                    "This candidate failed its release gates (" + "; ".join(gates["failures"])
+                                    + f"). Approve it anyway, with the note “{note}”?",
+                                    yes="Approve anyway", no="Cancel"):
+                return
         for b in (self.approve_btn, self.reject_btn):
             b.setEnabled(False)
 
         def save():
-            project.store.set_review(run_id, decision, note=note, reviewer=reviewer)
+            review_run(project, run_id, decision, note=note, reviewer=reviewer, accept_failed_gates=failed_gates)
             return decision
 
         self._workers.spawn("review", save, on_result=self._reviewed, on_error=self._review_failed)
@@ -660,3 +729,23 @@ class ReviewPane(Pane):
 
 def _html(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _SetGatesCommand(QUndoCommand):
+    """Replace the project's gates (engine.gates.set_gate checked them); undo puts the old ones back."""
+
+    def __init__(self, pane: ReviewPane, before: list[tuple[str, float]], after: list[tuple[str, float]]):
+        super().__init__("Edit release gates")
+        self._pane, self._before, self._after = pane, before, after
+
+    def _apply(self, gates) -> None:
+        from engine.project import Gate
+
+        self._pane.session.project.config.gates = [Gate(slice=s, min_score=m) for s, m in gates]
+        self._pane._gates_applied()
+
+    def redo(self) -> None:
+        self._apply(self._after)
+
+    def undo(self) -> None:
+        self._apply(self._before)

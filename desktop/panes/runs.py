@@ -559,6 +559,8 @@ class RunsPane(Pane):
         has = project is not None
         self._splitter.setVisible(has)
         self.empty.setVisible(not has)
+        if not self.is_busy():
+            self._clear_current_run()  # another project: nothing of the last one's run stays on screen
         if not has:
             self.history_model.set_records([])
             self._cache_bytes = None
@@ -753,6 +755,15 @@ class RunsPane(Pane):
         self._log("■ cancel requested: stopping at the next LM call")
 
     # -- live updates (GUI thread, throttled by the EventBridge) -----------------------------------------
+
+    def _clear_current_run(self) -> None:
+        self._reset_live()
+        self._last_run_id = None
+        self._started_at = None
+        self.stage_label.setText("No run in progress. Choose the settings on the left and press Compile.")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(False)
 
     def _reset_live(self) -> None:
         self.status_banner.clear_message()

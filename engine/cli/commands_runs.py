@@ -86,6 +86,9 @@ def register(sub) -> None:
         p.add_argument("--run", required=True, metavar="RUN_ID")
         p.add_argument("--note", default="")
         p.add_argument("--reviewer", default="", help="default: your login name")
+        if name == "approve":
+            p.add_argument("--accept-failed-gates", action="store_true",
+                           help="approve a candidate that failed a release gate (needs a --note saying why)")
         add_json_flag(p)
         p.set_defaults(handler=cmd_review, decision=decision)
 
@@ -277,8 +280,11 @@ def cmd_review(args) -> int:
     from engine.project import Project
 
     project = Project.open(args.dir)
+    from engine.review import review_run
+
     reviewer = args.reviewer or _login()
-    record = project.store.set_review(args.run, args.decision, note=args.note, reviewer=reviewer)
+    record = review_run(project, args.run, args.decision, note=args.note, reviewer=reviewer,
+                        accept_failed_gates=getattr(args, "accept_failed_gates", False))
     if args.json:
         print_json({"run_id": record.run_id, "review": record.review.model_dump()})
     else:
@@ -346,12 +352,13 @@ def print_run(report: dict) -> None:
 
 def print_chosen(state: dict) -> None:
     from engine.artifacts import chosen_state
+    from engine.comparison import demo_fields
 
     for name, chosen in chosen_state(state).items():
         print(f"  {name}:")
         print(f"    instructions: {chosen['instructions']}")
         for i, demo in enumerate(chosen["demos"], start=1):
-            shown = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in demo.items()}
+            shown = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in demo_fields(demo).items()}
             print(f"    demo {i}: {shown}")
 
 

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli import commands_desktop as desktop_cmds
     from engine.cli import commands_doctor as doctor_cmds
     from engine.cli import commands_metric as metric_cmds
+    from engine.cli import commands_gates as gates_cmds
     from engine.cli import commands_models as models_cmds
     from engine.cli import commands_project as project_cmds
     from engine.cli import commands_runs as run_cmds
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (project_cmds, metric_cmds, run_cmds, artifact_cmds, doctor_cmds, models_cmds, desktop_cmds):
+    for module in (project_cmds, metric_cmds, run_cmds, gates_cmds, artifact_cmds, doctor_cmds, models_cmds,
+                   desktop_cmds):
         module.register(sub)
     return parser
 

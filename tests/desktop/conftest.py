@@ -102,7 +102,7 @@ def answers(monkeypatch):
         return given.confirm
 
     monkeypatch.setattr(messages, "confirm", confirm)
-    monkeypatch.setattr(messages, "open_file", lambda parent, title, filters="": given.file)
+    monkeypatch.setattr(messages, "open_file", lambda parent, title, filters="", start="": given.file)
     monkeypatch.setattr(messages, "choose_folder", lambda parent, title, start="": given.folder)
     monkeypatch.setattr(messages, "ask_text", lambda parent, title, label, text="", choices=None: given.text)
     return given

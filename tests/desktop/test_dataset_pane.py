@@ -219,3 +219,13 @@ def test_big_table_paths_run_off_the_gui_thread(pane, session, qtbot, monkeypatc
     qtbot.waitUntil(lambda: not pane.is_busy() and not pane.leak_watcher.checking, timeout=10_000)
     pane.refresh_counts()
     qtbot.waitUntil(lambda: counts_cell(pane, "all rows", "train") == 180, timeout=10_000)
+
+
+def test_the_delete_key_in_the_table_deletes_the_selected_rows(qtbot, pane, session):
+    pane.select_view_rows(0, 2)
+    pane.table.setFocus()
+    qtbot.waitUntil(pane.table.hasFocus, timeout=5_000)
+    qtbot.keyClick(pane.table, Qt.Key.Key_Delete)
+    assert len(session.project.frame) == 297
+    session.undo_stack.undo()
+    assert len(session.project.frame) == 300

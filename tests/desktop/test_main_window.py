@@ -192,3 +192,49 @@ def test_the_leak_state_shows_in_the_status_bar(qtbot, window, sample_project):
     window._leak_link("leaks")
     assert window.current_pane.title == "Dataset"
     assert window.pane("Dataset").model.rowCount() == 2
+
+
+def test_another_project_opens_on_dataset_and_the_one_you_left_on_its_pane(qtbot, window, sample_project, tmp_path):
+    from engine.project import Project
+
+    other = Project.create(tmp_path / "other", sample="support-triage")
+    open_in(qtbot, window, sample_project.root)
+    window.show_pane("Runs")
+    open_in(qtbot, window, other.root)
+    qtbot.waitUntil(lambda: window.session.project.root == other.root, timeout=10_000)
+    assert window.current_pane.title == "Dataset"
+    window.show_pane("Metric")
+    open_in(qtbot, window, other.root)
+    assert window.current_pane.title == "Metric"
+
+
+def test_switching_project_clears_the_last_projects_current_run(qtbot, window, sample_project, tmp_path):
+    from engine.jobs.events import TrialFinished
+    from engine.project import Project
+
+    other = Project.create(tmp_path / "other", sample="support-triage")
+    open_in(qtbot, window, sample_project.root)
+    runs = window.pane("Runs")
+    runs._on_event(TrialFinished(index=1, score=0.5, best_so_far=0.5, kind="validation"))
+    runs._last_run_id = "20260101-000000-abcd"
+    runs.open_btn.setVisible(True)
+    runs.stage_label.setText("Finished.")
+    open_in(qtbot, window, other.root)
+    qtbot.waitUntil(lambda: window.session.project.root == other.root, timeout=10_000)
+    assert runs.trials_table.rowCount() == 0 and runs.chart.trials == []
+    assert runs._last_run_id is None and not runs.open_btn.isVisibleTo(runs)
+    assert runs.stage_label.text().startswith("No run in progress")
+
+
+def test_help_lists_the_keyboard_shortcuts_the_window_really_has(qtbot, window, sample_project):
+    open_in(qtbot, window, sample_project.root)
+    help_menu = window.menuBar().actions()[-1].menu()
+    entries = [a.text() for a in help_menu.actions()]
+    assert "&Keyboard shortcuts" in entries
+    window.show_shortcuts()
+    table = window.shortcuts_dialog.table
+    rows = [tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())]
+    keys = {row[1] for row in rows}
+    assert {"Ctrl+Z", "Ctrl+1", "Ctrl+7", "Ctrl+Q", "Del"} <= keys
+    assert ("Edit", "Ctrl+Shift+Z / Ctrl+Y", "Redo") in rows or any(r[1].startswith("Ctrl+Shift+Z") for r in rows)
+    window.shortcuts_dialog.close()

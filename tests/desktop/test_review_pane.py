@@ -75,6 +75,9 @@ def test_chosen_demos_and_diff(pane):
     chosen = pane.chosen_view.toPlainText()
     assert "predictor triage" in chosen
     assert "Demos: 2" in chosen
+    assert "ticket_text:" in chosen
+    # the Workbench's own bookkeeping on a demo is not part of the prompt: not shown
+    assert "example_id" not in chosen and "slices:" not in chosen
     diff = pane.diff_view.toPlainText()
     assert "+Demos: 2" in diff and "-Demos: 0" in diff
 
@@ -156,3 +159,48 @@ def test_an_interrupted_run_says_what_it_kept(qtbot, sample_session, compiled_ru
     assert "0.500 on validation" in text
     assert not pane.approve_btn.isEnabled()  # an interrupted run is shown, not reviewable
     pane.shutdown(10_000)
+
+
+def test_gates_are_edited_in_the_pane_as_one_undoable_step_and_the_verdict_follows(pane, sample_session, qtbot):
+    project = sample_session.project
+    run_id = pane._data["record"].run_id
+    with qtbot.waitSignal(pane.run_loaded, timeout=20_000):
+        assert pane.edit_gates([("(all)", 0.0), ("refund", 0.0)])
+    assert [(g.slice, g.min_score) for g in project.config.gates] == [("(all)", 0.0), ("refund", 0.0)]
+    assert "passed" in pane.gates_label.text() and sample_session.dirty
+    with qtbot.waitSignal(pane.run_loaded, timeout=20_000):
+        assert pane.edit_gates([("(all)", 1.0)])
+    assert "failed" in pane.gates_label.text()
+    with qtbot.waitSignal(pane.run_loaded, timeout=20_000):
+        sample_session.undo_stack.undo()
+    assert [(g.slice, g.min_score) for g in project.config.gates] == [("(all)", 0.0), ("refund", 0.0)]
+    assert pane._data["record"].run_id == run_id
+    assert not pane.edit_gates([("nope", 0.5)])  # an unknown slice: one sentence, nothing changed
+    assert [g.slice for g in project.config.gates] == ["(all)", "refund"]
+
+
+def test_a_run_stopped_before_its_test_evaluation_cannot_be_approved_or_exported(pane, sample_session, qtbot):
+    from tests.engine.test_review import _cancelled_before_test
+
+    record = _cancelled_before_test(sample_session.project)
+    sample_session.runs_changed.emit()
+    with qtbot.waitSignal(pane.run_loaded, timeout=20_000, check_params_cb=lambda rid: rid == record.run_id):
+        pane.show_run(record.run_id)
+    assert not pane.approve_btn.isEnabled() and not pane.export_btn.isEnabled()
+    assert pane.reject_btn.isEnabled()
+    assert "no test evaluation" in pane.approve_btn.toolTip()
+    assert "Cannot be approved or exported yet" in pane.review_state.text()
+
+
+def test_approving_a_candidate_that_failed_its_gates_asks_and_needs_a_note(pane, sample_session, qtbot, answers):
+    with qtbot.waitSignal(pane.run_loaded, timeout=20_000):
+        assert pane.edit_gates([("(all)", 1.0)])
+    pane.note_edit.setText("")
+    pane.review("approved")
+    assert answers.errors and "Write in the note why" in answers.errors[-1][1]
+    assert sample_session.project.store.get_run(pane._data["record"].run_id).review is None
+    pane.note_edit.setText("known gap on refunds")
+    answers.confirm = True
+    with qtbot.waitSignal(pane.review_saved, timeout=20_000):
+        pane.review("approved")
+    assert answers.questions and "failed its release gates" in answers.questions[-1]

@@ -1,0 +1,57 @@
+"""Approving a run: only a candidate measured on test, and a failed gate only knowingly, with a note."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import WorkbenchError
+from engine.jobs.compile import CompileJob, CompileSettings
+from engine.jobs.control import CancelToken
+from engine.jobs.events import StageStarted
+from engine.review import approval_blocker, review_run
+
+
+def _cancelled_before_test(project):
+    cancel = CancelToken()
+
+    def sink(event):
+        if isinstance(event, StageStarted) and event.stage.endswith("on test"):
+            cancel.cancel()
+
+    return CompileJob(project, CompileSettings("labeled-fewshot", {"k": 2}, limit=6), sink=sink, cancel=cancel).run()
+
+
+def test_a_run_stopped_before_its_test_evaluation_cannot_be_approved(sample_project, scripted_connect):
+    from engine.reports import run_report
+
+    scripted_connect(default={"urgency": "low"})
+    record = _cancelled_before_test(sample_project)
+    assert record.status == "cancelled" and record.program_state is not None
+    assert "no test evaluation" in approval_blocker(run_report(sample_project, record))
+    with pytest.raises(WorkbenchError, match="cannot be approved: .*no test evaluation"):
+        review_run(sample_project, record.run_id, "approved")
+    assert review_run(sample_project, record.run_id, "rejected", note="never measured").review.decision == "rejected"
+
+
+def test_a_candidate_that_failed_a_gate_is_approved_only_knowingly_with_a_note(sample_project, scripted_connect):
+    from engine.gates import ALL_SLICE, set_gate
+
+    scripted_connect(default={"urgency": "low"})
+    set_gate(sample_project, ALL_SLICE, 1.0)  # nothing reaches a perfect score here
+    sample_project.save()
+    record = CompileJob(sample_project, CompileSettings("labeled-fewshot", {"k": 2}, limit=6)).run()
+    with pytest.raises(WorkbenchError, match="failed its release gates"):
+        review_run(sample_project, record.run_id, "approved")
+    with pytest.raises(WorkbenchError, match="say why"):
+        review_run(sample_project, record.run_id, "approved", accept_failed_gates=True)
+    done = review_run(sample_project, record.run_id, "approved", note="known gap, fix next", accept_failed_gates=True)
+    assert done.review.decision == "approved" and done.review.note == "known gap, fix next"
+
+
+def test_the_cli_approve_refuses_and_says_what_to_do(sample_project, scripted_connect, capsys):
+    from engine.cli.main import main
+
+    scripted_connect(default={"urgency": "low"})
+    record = _cancelled_before_test(sample_project)
+    assert main(["approve", str(sample_project.root), "--run", record.run_id]) == 2
+    assert "evaluate it on validation and test" in capsys.readouterr().err
