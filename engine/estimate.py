@@ -216,13 +216,16 @@ def estimate_compile(project, settings) -> RunEstimate:
     examples = {split: project.examples(split, settings.limit) for split in datasets.SPLITS}
     n = {split: len(rows) for split, rows in examples.items()}
     predictors = len(project.program.predictor_names())
+    # Each program run the metric scores also asks every LLM judge in the metric once.
+    judges = _judges_in(project.config.metric)
+    per_run = predictors + judges
     warnings: list[str] = []
     history = _history(project, profile.name)
     pass_rate = history.get("pass_rate", DEFAULT_PASS_RATE)
 
-    phases = {name: calls.times(per) for name, (calls, per) in
+    phases = {name: calls.times(per_run if per == predictors else per) for name, (calls, per) in
               _compile_phases(info.key, params, n, predictors, pass_rate, warnings).items()}
-    phases["evaluate baseline and candidate"] = Calls.exactly(2 * (n["validation"] + n["test"]) * predictors)
+    phases["evaluate baseline and candidate"] = Calls.exactly(2 * (n["validation"] + n["test"]) * per_run)
     total = sum(phases.values(), ZERO)
 
     prompt_tokens, completion_tokens = _tokens_per_call(project, examples["train"], profile)
@@ -231,7 +234,8 @@ def estimate_compile(project, settings) -> RunEstimate:
     cost = _cost(profile, total.point * (prompt_tokens + demo_tokens), total.point * completion_tokens)
     seconds = history.get("seconds_per_call")
     basis = [
-        f"{n['train']} train, {n['validation']} validation, {n['test']} test rows; {predictors} LM call(s) per program run",
+        f"{n['train']} train, {n['validation']} validation, {n['test']} test rows; {predictors} LM call(s) per program run"
+        + (f" and {judges} judge call(s) per scored run" if judges else ""),
         f"bootstrap pass rate {pass_rate:.2f} ({'last measured validation score' if 'pass_rate' in history else 'assumed'})",
         f"about {prompt_tokens + demo_tokens:,} prompt and {completion_tokens:,} completion tokens a call (characters / 4)",
         "calls answered from the project's LM cache cost nothing: a re-run costs less",
@@ -245,6 +249,16 @@ def estimate_compile(project, settings) -> RunEstimate:
         cost_usd=cost, seconds=None if seconds is None else round(seconds * total.point, 1),
         phases={name: asdict(calls) for name, calls in phases.items()}, warnings=warnings, basis=basis,
     )
+
+
+def _judges_in(metric: dict) -> int:
+    """How many LLM-judge metrics a metric spec (as stored in project.toml) holds, composites included."""
+    if not isinstance(metric, dict):
+        return 0
+    found = 1 if metric.get("kind") == "llm_judge" else 0
+    for part in metric.get("components", []) or []:
+        found += _judges_in(part.get("metric", part) if isinstance(part, dict) else part)
+    return found
 
 
 def _history(project, profile_name: str) -> dict:

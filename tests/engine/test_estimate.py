@@ -86,3 +86,13 @@ def test_compile_dry_run_calls_no_model_and_prints_the_estimate(sample_project, 
     assert sample_project.store.list_runs() == []  # nothing was written
     assert main(["compile", str(sample_project.root), "--optimizer", "bootstrap-fewshot", "--dry-run"]) == 0
     assert "estimated; no model was called" in capsys.readouterr().out
+
+
+def test_every_llm_judge_in_the_metric_adds_a_call_per_scored_run(sample_project):
+    from engine.estimate import _judges_in
+
+    judge = {"kind": "llm_judge", "rubric": "r"}
+    assert _judges_in({"kind": "exact_match"}) == 0
+    assert _judges_in(judge) == 1
+    assert _judges_in({"kind": "composite", "components": [{"weight": 1, "metric": judge},
+                                                           {"weight": 1, "metric": {"kind": "exact_match"}}]}) == 1
