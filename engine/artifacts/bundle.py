@@ -110,6 +110,11 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
     spec = module_bundle.module_program_for_export(project, record) if module_program \
         else parse_program(record.program_spec)
     report = run_report(project, record)
+    from engine.review import approval_blocker
+
+    blocker = approval_blocker(report)  # the same rule the Review pane and `approve` follow
+    if blocker:
+        raise WorkbenchError(f"run {run_id} cannot be exported: {blocker}")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

@@ -55,3 +55,13 @@ def test_the_cli_approve_refuses_and_says_what_to_do(sample_project, scripted_co
     record = _cancelled_before_test(sample_project)
     assert main(["approve", str(sample_project.root), "--run", record.run_id]) == 2
     assert "evaluate it on validation and test" in capsys.readouterr().err
+
+
+def test_a_run_stopped_before_its_test_evaluation_is_not_exported(sample_project, scripted_connect, tmp_path):
+    from engine.artifacts import export_run
+
+    scripted_connect(default={"urgency": "low"})
+    record = _cancelled_before_test(sample_project)
+    with pytest.raises(WorkbenchError, match="cannot be exported: .*no test evaluation"):
+        export_run(sample_project, record.run_id, tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
