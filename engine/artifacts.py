@@ -91,7 +91,7 @@ def export_run(project, run_id: str, out: str | Path, *, allow_unreviewed: bool 
             f"run {run_id} was rejected ({record.review.note or 'no note'}); approve it before exporting"
         )
     if record.review is None and not allow_unreviewed:
-        raise WorkbenchError(f"run {run_id} is not reviewed; approve it first (`dspy-workbench approve`)")
+        raise WorkbenchError(f"run {run_id} is not reviewed; approve it first (`dspy-workbench approve {project.root} --run {run_id}`)")
     target = Path(out).expanduser().resolve()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise WorkbenchError(f"{target} already exists and is not empty; choose a new folder for the artifact")

@@ -52,6 +52,7 @@ __all__ = [
     "infer_mapping",
     "load_frame",
     "normalize_text",
+    "oversized_cells",
     "read_table",
     "remove_slice",
     "save_frame",
@@ -533,13 +534,15 @@ def _check_field_names(field_names: Iterable[str]) -> None:
                            f"{', '.join(sorted(RESERVED_FIELD_NAMES))}); rename the field")
 
 
-def to_canonical(raw: pd.DataFrame, mapping: ColumnMapping, *, source: str = "") -> pd.DataFrame:
+def to_canonical(raw: pd.DataFrame, mapping: ColumnMapping, *, source: str = "",
+                 refuse_nul: bool = True) -> pd.DataFrame:
     """The canonical frame (id, split, slices, fields...) from a raw table and its mapping.
 
     Field columns are shared with `raw`, not copied. Ids come from the id column (stripped; empty or
     duplicate ids are an error) or, without one, from the content: "ex-" + 12 hex digits of the SHA-256
     of the field values (in mapping order, joined with U+001F), "-2", "-3"... for repeated rows.
     Split aliases are normalised; slice cells are split on ";" or ",", cleaned and re-joined with ";".
+    A NUL character in a mapped cell is an error naming the rows (`refuse_nul`, on for imports).
     """
     _check_field_names(mapping.fields)
     named = list(mapping.fields.values()) + [c for c in (mapping.id_column, mapping.split_column) if c]
@@ -547,6 +550,8 @@ def to_canonical(raw: pd.DataFrame, mapping: ColumnMapping, *, source: str = "")
     label = source or "the table"
     if absent:
         raise DatasetError(f"{label} has no column {absent[0]!r}; its columns are: {', '.join(map(repr, raw.columns))}")
+    if refuse_nul:
+        _check_no_nul(raw, [*named, *mapping.slice_columns], label)
     fields = {name: _as_str(raw[column]) for name, column in mapping.fields.items()}
 
     def ids() -> pd.Series:
@@ -569,6 +574,43 @@ def to_canonical(raw: pd.DataFrame, mapping: ColumnMapping, *, source: str = "")
         done = {name: pool.submit(make) for name, make in (("id", ids), ("split", split), ("slices", slices))}
         columns = {name: future.result() for name, future in done.items()}  # the first error, in this order
     return _frame({**columns, **fields}, len(raw))
+
+
+def _check_no_nul(raw: pd.DataFrame, columns: Sequence[str], label: str) -> None:
+    # A NUL byte is no text a person wrote (a binary file, a bad export): it breaks C-string APIs
+    # such as a model server's tokenizer, and a CSV tool may cut the cell at it.
+    for column in columns:
+        nul = pc.match_substring(_arrow_text(raw[column]), "\x00")
+        mask = np.asarray(pc.fill_null(nul, False).to_numpy(zero_copy_only=False), dtype=bool)
+        if mask.any():
+            raise DatasetError(f"{label}: data row(s) {_rows(mask)} have a NUL character (\\0) in column "
+                               f"{column!r}; remove it from the file (it is not text) and import again")
+
+
+# Characters per token of English text for the BPE tokenizers of small local models (SmolLM2,
+# Llama): about 4. A cell longer than the context times this cannot fit in one prompt, with
+# nothing else in it; shorter ones may still crowd out the instructions and demos.
+CHARS_PER_TOKEN = 4
+
+
+def oversized_cells(frame: pd.DataFrame, fields: Sequence[str], context_tokens: int, *,
+                    model: str = "the model") -> list[str]:
+    """One warning per field whose cells are too long for `context_tokens` (rows named)."""
+    limit = context_tokens * CHARS_PER_TOKEN
+    warnings = []
+    for field in fields:
+        if field not in frame.columns:
+            continue
+        lengths = pc.utf8_length(_arrow_text(frame[field]))
+        mask = np.asarray(pc.greater(lengths, limit).to_numpy(zero_copy_only=False), dtype=bool)
+        if mask.any():
+            longest = int(pc.max(lengths).as_py())
+            warnings.append(
+                f"field {field!r} of data row(s) {_rows(mask)} is longer than {limit:,} characters (the longest "
+                f"{longest:,}, about {longest // CHARS_PER_TOKEN:,} tokens): it cannot fit in {model}'s "
+                f"{context_tokens:,}-token context; shorten those cells or use a model with a longer context"
+            )
+    return warnings
 
 
 def _constant(value: str, length: int) -> pd.Series:
@@ -1034,18 +1076,21 @@ def examples(
     ]
 
 
-def save_frame(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+def save_frame(frame: pd.DataFrame, path: str | os.PathLike, *,
+               before_replace: Callable[[], None] | None = None) -> None:
     """Write the canonical frame as UTF-8 CSV with a header row, atomically.
 
     Uses pyarrow's CSV writer (every value quoted, CRLF line ends), which is far faster than
     `DataFrame.to_csv` on large tables; `load_frame` and any CSV reader read it back exactly.
+    `before_replace` is atomic_write_with's: raising there leaves the old file in place.
     """
     import pyarrow.csv as pacsv
 
     _require_columns(frame, CANONICAL_COLUMNS)
     table = pa.table({name: _arrow_text(frame[name]) for name in frame.columns})
     options = pacsv.WriteOptions(quoting_style="needed", eol="\r\n")  # pyarrow quotes every text value
-    atomic_write_with(path, lambda handle: pacsv.write_csv(table, handle, write_options=options))
+    atomic_write_with(path, lambda handle: pacsv.write_csv(table, handle, write_options=options),
+                      before_replace=before_replace)
 
 
 def load_frame(path: str | os.PathLike, field_names: Sequence[str]) -> pd.DataFrame:
@@ -1058,4 +1103,5 @@ def load_frame(path: str | os.PathLike, field_names: Sequence[str]) -> pd.DataFr
                            f"{', '.join(map(repr, absent))}; import it as a data file instead")
     mapping = ColumnMapping(fields={f: f for f in field_names}, id_column="id", split_column="split",
                             slice_columns=("slices",))
-    return to_canonical(raw, mapping, source=str(path))
+    # The project's own table opens whatever it holds (older versions imported NUL characters).
+    return to_canonical(raw, mapping, source=str(path), refuse_nul=False)

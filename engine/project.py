@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from engine.atomic import GITIGNORE_PATTERN, remove_stale_temp_files
 from engine.atomic import atomic_write_text
 from engine.errors import ProjectError, WorkbenchError
 from engine.lms.profiles import EMBEDDED, ModelProfile, profiles_from_toml
@@ -26,6 +27,9 @@ DATA_FILE = "data/examples.csv"
 RUNS_FILE = "runs.sqlite"
 SCHEMA_VERSION = 1
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "resources" / "samples"
+# Folders where the project's own atomic writes put their temp files.
+_WRITTEN_FOLDERS = (".", "data")
+GITIGNORE_LINES = (".cache/", "runs.sqlite-wal", "runs.sqlite-shm", GITIGNORE_PATTERN)
 
 
 class CompileDefaults(BaseModel):
@@ -74,10 +78,16 @@ class Project:
                 f"{root} is not a DSPy Workbench project (no {PROJECT_FILE}); create one with "
                 f"`dspy-workbench init {path}`"
             )
+        # A write killed half way (kill -9, power loss) leaves its temp file; the rename never
+        # happened, so the leftover is only clutter.
+        remove_stale_temp_files(root / folder for folder in _WRITTEN_FOLDERS)
         try:
             data = tomllib.loads(file.read_text("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ProjectError(f"{file} is not valid TOML ({exc}); fix the file or restore it from git") from None
+        except RecursionError:
+            raise ProjectError(f"{file} nests arrays or tables too deeply to read; fix the file or "
+                               "restore it from git") from None
         try:
             config = ProjectConfig.model_validate(data)
         except ValidationError as exc:
@@ -97,24 +107,27 @@ class Project:
             raise ProjectError(f"{root} already holds a project; open it instead, or choose another folder")
         if root.exists() and any(root.iterdir()):
             raise ProjectError(f"{root} is not empty; choose a new or empty folder for the project")
-        if sample is not None:
-            source = SAMPLES_DIR / sample
-            if not (source / PROJECT_FILE).is_file():
-                raise ProjectError(f"there is no sample named {sample!r}; the samples are: {', '.join(list_samples())}")
-            shutil.copytree(source, root, dirs_exist_ok=True)
-            project = cls.open(root)
-        else:
-            root.mkdir(parents=True, exist_ok=True)
-            config = ProjectConfig(name=name or root.name, program=_starter_program())
-            project = cls(root, config)
-            project.save()
-            from engine import datasets
+        source = sample_folder(sample) if sample is not None else None
+        existed = root.exists()
+        try:
+            if source is not None:
+                _copy_files(source, root)
+                project = cls.open(root)
+            else:
+                root.mkdir(parents=True, exist_ok=True)
+                config = ProjectConfig(name=name or root.name, program=_starter_program())
+                project = cls(root, config)
+                project.save()
+                from engine import datasets
 
-            datasets.save_frame(datasets.empty_frame(project.field_names), project.data_path)
-        (root / "artifacts").mkdir(exist_ok=True)
-        gitignore = root / ".gitignore"
-        if not gitignore.exists():
-            atomic_write_text(gitignore, ".cache/\nruns.sqlite-wal\nruns.sqlite-shm\n")
+                datasets.save_frame(datasets.empty_frame(project.field_names), project.data_path)
+            (root / "artifacts").mkdir(exist_ok=True)
+            project._update_gitignore(GITIGNORE_LINES, create=True)
+        except BaseException:
+            # A full disk or a Ctrl-C half way: leave no half project (it would "already hold a
+            # project" that does not open). The folder was new or empty, so nothing else is in it.
+            _remove_contents(root, remove_folder=not existed)
+            raise
         return project
 
     # -- what it holds ------------------------------------------------------------------------------
@@ -225,6 +238,25 @@ class Project:
 
         data = self.config.model_dump(mode="json", exclude_none=True)
         atomic_write_text(self.root / PROJECT_FILE, tomli_w.dumps(data))
+        # Projects from before temp files were ignored get the pattern on their next save.
+        self._update_gitignore((GITIGNORE_PATTERN,), create=False)
+
+    def _update_gitignore(self, lines: tuple[str, ...], *, create: bool) -> None:
+        """Append those of `lines` the project's .gitignore lacks; the user's own lines stay."""
+        gitignore = self.root / ".gitignore"
+        try:
+            text = gitignore.read_text("utf-8")
+        except FileNotFoundError:
+            if not create:
+                return  # a folder without a .gitignore is the user's choice
+            text = ""
+        except (OSError, UnicodeDecodeError):
+            return  # not ours to repair
+        present = {line.strip() for line in text.splitlines()}
+        missing = [line for line in lines if line not in present]
+        if missing:
+            separator = "\n" if text and not text.endswith("\n") else ""
+            atomic_write_text(gitignore, text + separator + "".join(line + "\n" for line in missing))
 
     def examples(self, split: str, limit: int | None = None) -> list:
         """The split as `dspy.Example`s, output values typed like the program's fields."""
@@ -278,6 +310,39 @@ def _coercer(field_type: str):
         return [part.strip() for part in text.split(";") if part.strip()]
 
     return {"int": int, "float": float, "bool": to_bool, "list[str]": to_list}[field_type]
+
+
+def _copy_files(source: Path, root: Path) -> None:
+    """Copy a folder's files one by one: an error is the OSError itself (copytree would gather
+    them into one shutil.Error without an errno)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.rglob("*")):
+        target = root / path.relative_to(source)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            shutil.copy2(path, target)
+
+
+def _remove_contents(root: Path, *, remove_folder: bool) -> None:
+    if not root.exists():
+        return
+    if remove_folder:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for child in root.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def sample_folder(name: str) -> Path:
+    """The bundled sample called `name`: a name from `list_samples()`, never a path."""
+    samples = list_samples()
+    if name not in samples:
+        raise ProjectError(f"there is no sample named {name!r}; the samples are: {', '.join(samples)}")
+    return SAMPLES_DIR / name
 
 
 def list_samples() -> list[str]:

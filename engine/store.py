@@ -225,6 +225,11 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1]
 
 
+def _is_read_only_error(exc: sqlite3.DatabaseError) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or "readonly" in str(exc)
+
+
 def _latest_version() -> int:
     return len(MIGRATIONS)  # looked up at call time, so tests can monkeypatch the list
 
@@ -252,11 +257,13 @@ class RunStore:
                 f"cannot open the run history {self.path}: the folder {self.project_dir} does not exist; "
                 "check the project path"
             )
+        self._read_only_uri: str | None = None  # set when the history can only be read (see _open_read_only)
         try:
             self._open()
         except sqlite3.DatabaseError as exc:  # includes OperationalError: locked, read-only, ...
-            raise WorkbenchError(self._open_error_message(exc)) from exc
-        if mark_interrupted:
+            if not self._open_read_only(exc):
+                raise WorkbenchError(self._open_error_message(exc)) from exc
+        if mark_interrupted and self._read_only_uri is None:
             self.interrupted_on_open = self._mark_interrupted()
 
     def __repr__(self) -> str:
@@ -266,6 +273,8 @@ class RunStore:
 
     def _connection(self) -> sqlite3.Connection:
         # isolation_level=None: no implicit transactions; writes say BEGIN IMMEDIATE themselves.
+        if self._read_only_uri is not None:
+            return self._read_only_connection()
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -309,6 +318,51 @@ class RunStore:
             for target in range(version + 1, _latest_version() + 1):
                 MIGRATIONS[target - 1](conn)
                 conn.execute(f"PRAGMA user_version = {target}")
+
+    def _open_read_only(self, exc: sqlite3.DatabaseError) -> bool:
+        """Open the history for reading only when the folder cannot be written (a read-only mount,
+        another user's project): `runs list` and `show` must still work. Writes then fail with
+        SQLITE_READONLY, which the CLI explains. False when that is not what went wrong."""
+        if os.access(self.project_dir, os.W_OK) and not _is_read_only_error(exc):
+            return False
+        if not self.path.exists():
+            self._read_only_uri = ":memory:"  # no history yet: an empty one, never created on disk
+            return True
+        from urllib.parse import quote
+
+        base = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+        # mode=ro still needs the -shm file of a WAL database; immutable=1 reads the main file
+        # alone, which holds every committed run once the last writer has closed.
+        for uri in (base, base + "&immutable=1"):
+            self._read_only_uri = uri
+            try:
+                conn = self._read_only_connection()
+                try:
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                finally:
+                    conn.close()
+            except sqlite3.DatabaseError:
+                continue
+            self._check_not_newer(version)
+            if version < _latest_version():
+                raise WorkbenchError(
+                    f"the run history {self.path} needs upgrading to this version's layout, which needs "
+                    "a writable project folder; make the folder writable or copy the project somewhere writable"
+                ) from exc
+            return True
+        self._read_only_uri = None
+        return False
+
+    def _read_only_connection(self) -> sqlite3.Connection:
+        if self._read_only_uri == ":memory:":
+            conn = sqlite3.connect(":memory:", isolation_level=None)
+            for migrate in MIGRATIONS:
+                migrate(conn)
+        else:
+            conn = sqlite3.connect(self._read_only_uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA query_only = ON")  # a write is SQLITE_READONLY, even on the empty history
+        return conn
 
     def _open_error_message(self, exc: sqlite3.DatabaseError) -> str:
         name = getattr(exc, "sqlite_errorname", "")

@@ -62,6 +62,8 @@ def register(sub) -> None:
     s.add_argument("name")
     s.add_argument("--project", metavar="DIR", help="a project whose own profile this is")
     s.add_argument("--delete", action="store_true")
+    # Spelled as in `models add`; reading the key from stdin is what `models key` does anyway.
+    s.add_argument("--api-key-stdin", action="store_true", help="read the key from stdin (the default)")
     add_json_flag(s)
     s.set_defaults(handler=cmd_key)
 

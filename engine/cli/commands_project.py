@@ -143,8 +143,9 @@ def cmd_app(args) -> int:
 def sample_project(name: str):
     """The user's own copy of a sample, created on first use in the app's data folder."""
     from engine.paths import data_dir
-    from engine.project import PROJECT_FILE, Project
+    from engine.project import PROJECT_FILE, Project, sample_folder
 
+    sample_folder(name)  # a sample's name, never a path out of the data folder
     folder = data_dir() / "projects" / name
     if (folder / PROJECT_FILE).is_file():
         return Project.open(folder)
@@ -152,8 +153,12 @@ def sample_project(name: str):
 
 
 def cmd_import(args) -> int:
+    """Import a data file. Ctrl-C (or SIGTERM) before the new table is in place leaves the project
+    exactly as it was (exit 130/143); one after it finishes the command, which says so."""
     from engine import datasets
-    from engine.cli.main import print_json
+    from engine.cli.main import interrupted_exit_code, print_json
+    from engine.cli.progress import CommitGate, interrupts_cancel, run_cancellable
+    from engine.jobs.control import CancelToken, RunCancelled
     from engine.project import Project
 
     project = Project.open(args.dir)
@@ -163,36 +168,81 @@ def cmd_import(args) -> int:
         if not sep:
             raise WorkbenchError(f"--map {pair!r} must look like COLUMN=FIELD")
         explicit[column.strip()] = field.strip()
+    cancel = CancelToken()
+    gate = CommitGate(cancel)
+    with interrupts_cancel(cancel, cancelling="cancelling the import; the project stays as it was", gate=gate):
+        try:
+            result, leaks, frame = run_cancellable(lambda: _import(project, args, explicit, cancel, gate), cancel)
+        except RunCancelled:
+            sys.stderr.write("import cancelled; the project is exactly as it was\n")
+            return interrupted_exit_code()
+        if args.json:
+            print_json(result)
+        else:
+            print(f"imported {result['imported']} rows from {args.file}; the project now has {result['rows']} examples")
+            print("columns -> fields: " + ", ".join(f"{c} -> {f}" for f, c in result["mapping"].items()))
+            print(f"id column: {result['id_column'] or '(none: ids from the content)'}; "
+                  f"split column: {result['split_column'] or '(none)'}; "
+                  f"slice columns: {', '.join(result['slice_columns']) or '(none)'}")
+            print("splits: " + _split_text(result["split_counts"]))
+            for warning in result["warnings"]:
+                sys.stderr.write(f"warning: {warning}\n")
+        if leaks:
+            try:
+                datasets.check_no_leaks(frame, project.program.input_names)
+            except WorkbenchError as exc:
+                sys.stderr.write(f"warning: {exc}\n")
+        if cancel.cancelled:
+            sys.stderr.write("the import had already been saved when it was interrupted: it is complete\n")
+    return 0
+
+
+def _import(project, args, explicit: dict, cancel, gate) -> tuple[dict, list, object]:
+    """Read, map and check the file (cancellable at each step), then save it: the one write."""
+    from engine import datasets
+    from engine.jobs.control import RunCancelled
+
+    def check_cancel():
+        if cancel.cancelled:
+            raise RunCancelled()
+
     raw = datasets.read_table(args.file)
+    check_cancel()
     mapping = datasets.infer_mapping(
         list(raw.columns), project.field_names, id_column=args.id_column,
         split_column=args.split_column, slice_columns=tuple(args.slice_column),
         infer_slices=not args.no_slice_column, explicit=explicit,
     )
     frame = datasets.to_canonical(raw, mapping, source=str(args.file))
+    check_cancel()
     if args.append:
         frame = datasets.append(project.frame, frame)
-    project.replace_frame(frame)
     leaks = datasets.find_leaks(frame, project.program.input_names)
+    model, context_tokens = _context_of_default_model(project)
+    warnings = datasets.oversized_cells(frame, project.field_names, context_tokens, model=model)
     result = {"rows": len(frame), "imported": len(raw), "mapping": mapping.fields,
               "id_column": mapping.id_column, "split_column": mapping.split_column,
               "slice_columns": list(mapping.slice_columns),
-              "split_counts": _split_totals(frame), "leaks": len(leaks)}
-    if args.json:
-        print_json(result)
-    else:
-        print(f"imported {len(raw)} rows from {args.file}; the project now has {len(frame)} examples")
-        print("columns -> fields: " + ", ".join(f"{c} -> {f}" for f, c in mapping.fields.items()))
-        print(f"id column: {mapping.id_column or '(none: ids from the content)'}; "
-              f"split column: {mapping.split_column or '(none)'}; "
-              f"slice columns: {', '.join(mapping.slice_columns) or '(none)'}")
-        print("splits: " + _split_text(result["split_counts"]))
-    if leaks:
-        try:
-            datasets.check_no_leaks(frame, project.program.input_names)
-        except WorkbenchError as exc:
-            sys.stderr.write(f"warning: {exc}\n")
-    return 0
+              "split_counts": _split_totals(frame), "leaks": len(leaks), "warnings": warnings}
+    committed = False
+    try:
+        datasets.save_frame(frame, project.data_path, before_replace=gate.enter)
+        committed = True
+    finally:
+        gate.leave(committed=committed)
+    project.replace_frame(frame, save=False)
+    return result, leaks, frame
+
+
+def _context_of_default_model(project) -> tuple[str, int]:
+    """The project's compile model and its context size, for the long-cell warning."""
+    from engine.lms.profiles import EMBEDDED, ModelProfile
+
+    name = project.config.compile.model
+    try:
+        return name, project.profile(name).context_tokens
+    except WorkbenchError:  # an unknown profile is reported when it is used, not here
+        return EMBEDDED, ModelProfile.model_fields["context_tokens"].default
 
 
 def cmd_split(args) -> int:

@@ -254,7 +254,7 @@ def _write_user_section(section: dict) -> None:
 
     from engine.atomic import atomic_write_text
 
-    header = ("# DSPy Workbench model profiles (`dspy-workbench models add/remove`).\n"
+    header = ("# DSPy Workbench model profiles (`dspy-workbench models --help`: how to add and remove them).\n"
               "# No secrets here: API keys live in the OS keyring.\n\n")
     body = tomli_w.dumps({"models": dict(sorted(section.items()))}) if section else ""
     atomic_write_text(user_config_path(), header + body)
