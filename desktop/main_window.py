@@ -34,6 +34,7 @@ from desktop.panes.base import Pane
 from desktop.session import ProjectSession
 from desktop.settings import AppSettings
 
+DEFAULT_SAMPLE = "support-triage"
 log = logging.getLogger(__name__)
 
 APP_TITLE = "DSPy Workbench"
@@ -219,8 +220,9 @@ class MainWindow(QMainWindow):
         about.setMenuRole(QAction.MenuRole.AboutRole)
 
     def _default_sample(self) -> str | None:
+        # The sample the README opens; others (support-resolution, ticket-facts) are a choice away.
         samples = getattr(self.start_pane, "samples", [])
-        return samples[0] if samples else None
+        return DEFAULT_SAMPLE if DEFAULT_SAMPLE in samples else (samples[0] if samples else None)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()

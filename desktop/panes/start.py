@@ -96,6 +96,8 @@ class StartPane(Pane):
         sample_row.addWidget(QLabel("Sample:"))
         self.sample_combo = QComboBox(minimumContentsLength=18)
         self.sample_combo.addItems(self.samples)
+        if "support-triage" in self.samples:  # the README's sample comes first to hand
+            self.sample_combo.setCurrentText("support-triage")
         self.sample_combo.setEnabled(bool(self.samples))
         sample_row.addWidget(self.sample_combo)
         self.sample_button = QPushButton("New from sample…")
