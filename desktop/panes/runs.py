@@ -413,6 +413,7 @@ class RunsPane(Pane):
         layout.addWidget(self.estimate_label)
         self._estimate_timer = QTimer(self, singleShot=True, interval=300, timeout=self._start_estimate)
         self._estimate_seq = 0
+        self._estimate_stale = False
         self.limit_spin.valueChanged.connect(self._validate)
         buttons = QHBoxLayout()
         self.compile_btn = QPushButton("Compile")
@@ -550,6 +551,7 @@ class RunsPane(Pane):
         if self._job_worker is not None:
             self._job_worker.shutdown(timeout_ms)
         self._elapsed_timer.stop()
+        self._estimate_timer.stop()
         self._workers.shutdown(max(0, int((deadline - time.monotonic()) * 1000)))
 
     # -- filling the form -------------------------------------------------------------------------------------
@@ -640,12 +642,21 @@ class RunsPane(Pane):
         project = self.session.project
         if project is None or not self._valid:
             return
+        if not self.isVisible():
+            self._estimate_stale = True  # worked out when the pane is shown (showEvent)
+            return
+        self._estimate_stale = False
         self._estimate_seq += 1
         seq, settings = self._estimate_seq, self.settings()
         self.estimate_label.setText("Estimating the run's LM calls…")
         self._workers.spawn("estimate", lambda: estimate_compile(project, settings),
                             on_result=lambda estimate: self._show_estimate(seq, estimate),
                             on_error=lambda message: self._show_estimate(seq, None, message))
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if self._estimate_stale:
+            self._estimate_timer.start()
 
     def _show_estimate(self, seq: int, estimate, message: str = "") -> None:
         if seq != self._estimate_seq:

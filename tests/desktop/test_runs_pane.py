@@ -330,6 +330,8 @@ def test_a_failed_trial_shows_as_failed_not_as_a_zero_score(pane):
 
 
 def test_the_form_shows_the_runs_estimate_before_compile_and_flags_settings_that_cannot_work(qtbot, pane):
+    pane.show()  # a hidden pane works out no estimate: the user could not see it
+    qtbot.waitExposed(pane)
     pane.select_optimizer("labeled-fewshot")
     with qtbot.waitSignal(pane.estimate_shown, timeout=20_000) as shown:
         pass
