@@ -291,6 +291,7 @@ class ReviewPane(Pane):
         self.empty.setVisible(empty)
         if empty:
             self.banner.clear_message()
+            self.judge_record.clear_message()
 
     def show_run(self, run_id: str) -> None:
         """Show this run (the Runs pane calls this on a double-click)."""
