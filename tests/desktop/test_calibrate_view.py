@@ -148,7 +148,7 @@ def test_generate_label_and_calibrate_in_the_background(pane, judged_session, sc
     assert calibration_status(project).state == "stale"
     assert "stale" in view.status.text()
     with qtbot.waitSignal(view.calibration_finished, timeout=60_000) as done:
-        view.run_calibration()
+        assert view.run_calibration()
     assert done.args[0].kappa < 1.0
     assert f"kappa <b>{done.args[0].kappa:.2f}</b>" in view.figures.text()
     assert view.disagreement_label.text() == "1 of 1"
