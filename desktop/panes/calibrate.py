@@ -290,9 +290,11 @@ class CalibrateView(QWidget):
 
     # -- Pane-like contract --------------------------------------------------------------------------
 
+    def _running(self) -> bool:
+        return any(w is not None and w.is_running() for w in (self._gen_worker, self._judge_worker))
+
     def is_busy(self) -> bool:
-        return any(w is not None and w.is_running() for w in (self._gen_worker, self._judge_worker)) \
-            or self._saving
+        return self._running() or self._saving
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:
         if self._save_timer.isActive():
@@ -498,9 +500,10 @@ class CalibrateView(QWidget):
             return
         self._saving = True
 
+        outcome: list[bool] = []
+
         def saved(_result) -> None:
-            self.labels_saved.emit()
-            self.refresh_status()
+            outcome.append(True)
 
         def failed(exc) -> None:
             self.labelling_error.show_error(f"The labels could not be saved: {exc}")
@@ -510,6 +513,11 @@ class CalibrateView(QWidget):
             if self._save_again:
                 self._save_again = False
                 self._save_now(blocking=False)
+                return
+            self._update_buttons()
+            if outcome:
+                self.refresh_status()
+                self.labels_saved.emit()
 
         background.run(lambda: save_labels(project, labels), saved, failed, finished)
 
@@ -542,7 +550,7 @@ class CalibrateView(QWidget):
 
     def generate_outputs(self) -> bool:
         project = self.session.project
-        if project is None or self.is_busy() or self._judge() is None:
+        if project is None or self._running() or self._judge() is None:
             return False
         ids = self._example_ids()
         if not ids:
@@ -622,7 +630,7 @@ class CalibrateView(QWidget):
 
     def import_labels(self, path: str | None = None) -> bool:
         project = self.session.project
-        if project is None or self.is_busy():
+        if project is None or self._running():
             return False
         path = path or messages.open_file(self, "Import labels", LABEL_FILES)
         if not path:
@@ -652,7 +660,7 @@ class CalibrateView(QWidget):
     def run_calibration(self) -> bool:
         project = self.session.project
         labels = self.model.labels()
-        if project is None or self.is_busy() or not labels:
+        if project is None or self._running() or not labels:
             return False
         if self._save_timer.isActive():
             self._save_timer.stop()
@@ -811,7 +819,7 @@ class CalibrateView(QWidget):
 
     def _update_buttons(self, *_args) -> None:
         project = self.session.project
-        busy = self.is_busy()
+        busy = self._running()
         generating = self._gen_worker is not None and self._gen_worker.is_running()
         judging = self._judge_worker is not None and self._judge_worker.is_running()
         has = project is not None and self._judge() is not None

@@ -17,9 +17,9 @@ judge it shows the judge's exact prompt for that example (`engine.judge.judge_pr
 rendered offline on a background thread, as the Program pane renders its prompts). The
 "Calibrate" tab (`desktop.panes.calibrate`) checks the judge against human labels.
 
-The page layout avoids the stacked-widget trick that let the Kind page be squeezed under its
-contents (the text then overlapped the "Text normalisation" heading, #23): only the current
-kind's editor is in the layout, and the whole definition scrolls when the window is short.
+Only the current kind's editor is in the layout, and the definition column scrolls when the window
+is short: no stacked pages with ignored size policies, which could be drawn taller than the room
+they were given (#23 item 7 saw the kind's text over the "Text normalisation" heading).
 """
 
 from __future__ import annotations

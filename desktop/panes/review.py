@@ -301,6 +301,7 @@ class ReviewPane(Pane):
         self.empty.setVisible(empty)
         if empty:
             self.banner.clear_message()
+            self.judge_record.clear_message()
 
     def edit_gates(self, gates: list[tuple[str, float]] | None = None) -> bool:
         """Edit the release gates (asks with a dialog when `gates` is None); one undoable step."""

@@ -148,7 +148,7 @@ def test_generate_label_and_calibrate_in_the_background(pane, judged_session, sc
     assert calibration_status(project).state == "stale"
     assert "stale" in view.status.text()
     with qtbot.waitSignal(view.calibration_finished, timeout=60_000) as done:
-        view.run_calibration()
+        assert view.run_calibration()
     assert done.args[0].kappa < 1.0
     assert f"kappa <b>{done.args[0].kappa:.2f}</b>" in view.figures.text()
     assert view.disagreement_label.text() == "1 of 1"
@@ -321,3 +321,24 @@ def test_cancel_the_judge_shows_what_it_judged_and_records_nothing(pane, judged_
     assert not (judged_session.project.root / CALIBRATION_FILE).exists()
     assert calibration_status(judged_session.project).state == "uncalibrated"
     assert view.run_btn.isEnabled()
+
+
+def test_outputs_can_come_from_a_compiled_run(pane, judged_session, scripted_connect, qtbot):
+    from engine.jobs.compile import CompileJob, CompileSettings
+
+    scripted_connect(**PROGRAM_AND_JUDGE)
+    job = CompileJob(judged_session.project, CompileSettings(optimizer="labeled-fewshot", limit=3,
+                                                             allow_uncalibrated_judge=True))
+    job.prepare()
+    record = job.run()
+    assert record.status == "succeeded", record.error
+    view = pane.calibrate
+    judged_session.runs_changed.emit()
+    qtbot.waitUntil(lambda: view.source_combo.findData(record.run_id) >= 0, timeout=10_000)
+    view.source_combo.setCurrentIndex(view.source_combo.findData(record.run_id))
+    assert "labeled-fewshot" in view.source_combo.currentText()
+    view.count_spin.setValue(3)
+    with qtbot.waitSignal(view.outputs_generated, timeout=60_000):
+        assert view.generate_outputs()
+    assert view.model.rowCount() == 3
+    assert "3 outputs generated" in view.labelling_error.text()

@@ -216,3 +216,33 @@ def test_rouge_and_edit_similarity_score_the_typed_prediction(pane, sample_sessi
     assert not pane.norm_box.isVisibleTo(pane)
     pane.set_prediction("urgency", gold)
     assert pane.last_score == 1.0
+
+
+def test_a_python_file_and_a_judge_as_parts_of_a_composite(pane, sample_session, qtbot, answers):
+    project = sample_session.project
+    file = project.root / "metrics_here.py"
+    file.write_text("def helper():\n    pass\n\ndef polite(example, prediction, trace=None):\n    return 1.0\n",
+                    encoding="utf-8")
+    with qtbot.waitSignal(sample_session.metric_changed):
+        pane.kind_combo.setCurrentIndex(pane.kind_combo.findData("composite"))
+    pane.add_component()
+    combo = pane.components.cellWidget(1, 1)
+    combo.setCurrentIndex(combo.findData("python"))
+    editor = pane.component_editors["python"]
+    assert editor.isVisibleTo(pane) and pane.component_box.title() == "Component 2 · Python file"
+    answers.file, answers.confirm = str(file), True
+    with qtbot.waitSignal(sample_session.metric_changed):
+        editor.choose_btn.click()
+    assert [editor.function_combo.itemText(i) for i in range(editor.function_combo.count())] == ["helper", "polite"]
+    with qtbot.waitSignal(sample_session.metric_changed):
+        editor.function_combo.setCurrentText("polite")
+    pane.add_component()
+    combo = pane.components.cellWidget(2, 1)
+    with qtbot.waitSignal(sample_session.metric_changed):
+        combo.setCurrentIndex(combo.findData("llm_judge"))
+    parts = [c.metric for c in project.metric_spec().components]
+    assert [p.kind for p in parts] == ["exact_match", "python", "llm_judge"]
+    assert (parts[1].path, parts[1].function) == ("metrics_here.py", "polite")
+    assert "Python metric polite in metrics_here.py" in pane.components.item(1, 2).text()
+    assert pane.judge_prompt_box.isVisibleTo(pane)
+    assert "Not scored here" in pane.feedback_label.text()
