@@ -109,7 +109,7 @@ class ChoiceScorer:
                 self._priors.clear()
             self._priors[key] = prior
         prompt = self._prompt(messages, prefix, choices)
-        probabilities = self._probabilities([prompt], interrupt)[0]
+        probabilities = self._probabilities_of(prompt, interrupt)
         best = int(np.argmax(probabilities / np.maximum(prior, 1e-12)))
         return Pick(choices[best], prompt.prompt_tokens, len(prompt.continuations[best]), *spent)
 
@@ -123,7 +123,7 @@ class ChoiceScorer:
                 continue
         if not prompts:
             return np.ones(len(choices)) / len(choices), (0, 0)
-        measured = self._probabilities(prompts, interrupt)
+        measured = [self._probabilities_of(prompt, interrupt) for prompt in prompts]
         return np.mean(measured, axis=0), (len(prompts), sum(p.prompt_tokens for p in prompts))
 
     def _prompt(self, messages, prefix: str, choices: list[str]) -> _Prompt:
@@ -140,9 +140,10 @@ class ChoiceScorer:
         start = max(1, min(_common_length(base, full) for full in sequences))
         return _Prompt(sequences[0][:start], [full[start:] for full in sequences], len(base))
 
-    def _probabilities(self, prompts: list[_Prompt], interrupt) -> list[np.ndarray]:
-        """Each prompt's choice probabilities (normalised over the choices)."""
-        return [self._probabilities_of(prompt, interrupt) for prompt in prompts]
+    def probabilities(self, messages: list[dict], prefix: str, choices: list[str],
+                      interrupt: Callable[[], None] | None = None) -> np.ndarray:
+        """Each choice's probability as the answer after `prefix`, normalised over the choices."""
+        return self._probabilities_of(self._prompt(messages, prefix, choices), interrupt or _never)
 
     def _probabilities_of(self, prompt: _Prompt, interrupt) -> np.ndarray:
         """The prompt is evaluated once (what the KV cache lacks of it); its last logits give every
