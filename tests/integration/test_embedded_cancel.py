@@ -19,10 +19,10 @@ pytestmark = pytest.mark.slow
 CANCEL_WITHIN_S = 2.0  # about a second, with room for a machine shared with other work
 
 
-def busy(engine, timeout_s: float = 120.0) -> None:
-    """Wait until a call holds the engine's lock."""
+def busy(engine, *, scoring: bool, timeout_s: float = 120.0) -> None:
+    """Wait until a call holds the loaded model (a scoring call, when `scoring`)."""
     deadline = time.monotonic() + timeout_s
-    while not engine._lock.locked():
+    while not (engine._lock.locked() and engine._llama is not None and (engine._scorer is not None or not scoring)):
         assert time.monotonic() < deadline, "the run never reached the model"
         time.sleep(0.02)
 
@@ -38,7 +38,7 @@ def test_cancel_during_the_choice_scoring_prior_ends_an_evaluation_within_a_seco
     outcome = {}
     worker = threading.Thread(target=lambda: outcome.update(job.run()), daemon=True)
     worker.start()
-    busy(engine)
+    busy(engine, scoring=True)
     time.sleep(0.5)  # the prior of the sample's long tickets takes many seconds: we are inside it
     assert engine._scorer is not None and not engine._scorer._priors
     pressed = time.monotonic()
@@ -69,7 +69,7 @@ def test_cancel_stops_a_generation_in_flight_within_a_second():
 
     worker = threading.Thread(target=generate, daemon=True)
     worker.start()
-    busy(engine)
+    busy(engine, scoring=False)
     time.sleep(1.0)  # well into the essay: 2000 tokens take far longer than this
     pressed = time.monotonic()
     meter.cancel.cancel()
