@@ -118,11 +118,17 @@ def open_llama(path: Path, *, context_tokens: int, threads: int, seed: int = 0):
     Prompt batches use `threads` too: llama-cpp-python's default is every CPU, and on a machine
     busy with other work two threads spinning at each barrier made a 2-token batch take 3 s where
     one token took 40 ms."""
+    import logging
+
     import llama_cpp
 
     with _without_amx_buffers(llama_cpp):
-        return llama_cpp.Llama(model_path=str(path), n_ctx=context_tokens, n_threads=threads,
-                               n_threads_batch=threads, n_batch=512, verbose=False, seed=seed)
+        llama = llama_cpp.Llama(model_path=str(path), n_ctx=context_tokens, n_threads=threads,
+                                n_threads_batch=threads, n_batch=512, verbose=False, seed=seed)
+    # llama.cpp prints its ERROR lines to stderr (llama_cpp._logger), one on every cancelled decode
+    # ("decode: removing memory module entries ..."); a failure that matters raises anyway.
+    logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
+    return llama
 
 
 class LlamaEngine:
