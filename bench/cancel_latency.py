@@ -1,6 +1,11 @@
 """How fast does Cancel stop a run, for each optimizer? (goal: at most L + 0.5 s)
 
     python bench/cancel_latency.py [--latency 0.3]
+    python bench/cancel_latency.py --embedded [--repeats 3]   # the embedded model (goal: about 1 s)
+
+With --embedded: an evaluation of the sample project's validation split on the embedded model,
+cancelled at given moments after the first scored call took the model: 0.5 s (inside the
+choice-scoring prior, which takes many seconds on the sample's long tickets) and later.
 
 A local OpenAI-compatible server answers each call after L seconds (in its own process). For
 each optimizer, a compile starts on the sample project; once it has made a few real LM calls
@@ -40,7 +45,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--after-calls", type=int, default=6, help="cancel once this many calls finished")
+    parser.add_argument("--embedded", action="store_true", help="cancel evaluations on the embedded model instead")
+    parser.add_argument("--repeats", type=int, default=3, help="with --embedded: cancels per moment")
     args = parser.parse_args()
+    if args.embedded:
+        embedded(args.repeats)
+        return
     import logging
 
     logging.disable(logging.WARNING)
@@ -100,6 +110,45 @@ def main() -> None:
     finally:
         server.stdin.close()
         server.wait(timeout=10)
+
+
+def embedded(repeats: int) -> None:
+    import logging
+
+    logging.disable(logging.WARNING)
+    from engine.jobs.control import CancelToken
+    from engine.jobs.evaluate import EvaluateJob, EvaluateSettings
+    from engine.lms.embedded import model_path, shared_engine
+    from engine.lms.profiles import embedded_profile
+    from engine.project import Project
+
+    work = Path(tempfile.mkdtemp(prefix="wb-cancel-embedded-"))
+    os.environ["DSPY_WORKBENCH_HOME"] = str(work / "home")
+    engine = shared_engine(model_path(), embedded_profile().context_tokens)
+    worst = 0.0
+    for moment in (0.5, 3.0, 8.0):
+        for repeat in range(repeats):
+            project = Project.create(work / f"p{moment}-{repeat}", sample="support-triage")  # an empty LM cache
+            if engine._scorer is not None:
+                engine._scorer._priors.clear()
+            cancel = CancelToken()
+            result: dict = {}
+            job = EvaluateJob(project, EvaluateSettings(split="validation"), cancel=cancel)
+            runner = threading.Thread(target=lambda job=job, result=result: result.update(job.run()), daemon=True)
+            runner.start()
+            while not (engine._lock.locked() and engine._scorer is not None):
+                time.sleep(0.01)
+            time.sleep(moment)
+            in_prior = not engine._scorer._priors
+            pressed = time.perf_counter()
+            cancel.cancel()
+            runner.join(timeout=600)
+            latency = time.perf_counter() - pressed
+            worst = max(worst, latency)
+            print(f"embedded, cancel {moment:.1f} s into the first scored call "
+                  f"({'inside the prior' if in_prior else 'after the prior'}): {result.get('status')}, "
+                  f"cancel -> end {latency:.2f} s", flush=True)
+    print(f"embedded: worst cancel latency {worst:.2f} s (goal: about 1 s; was 268 s on a busy machine)")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def make_adapter(format_name: str):
     raise ModelError(f"unknown prompt format {format_name!r}; use one of {', '.join(FORMATS)}")
 
 
-CALIBRATION_ROWS = 40  # training rows a choice-scoring engine calibrates on (bench/README.md)
+CALIBRATION_ROWS = 16  # training rows a choice-scoring engine calibrates on (bench/README.md)
 
 
 def calibrate_on_training_rows(adapter, project) -> None:

@@ -7,7 +7,10 @@ Plugged into DSPy with `dspy.context(callbacks=[meter.callback], usage_tracker=m
   (`price_models`: the run's own LM and every other profile's, e.g. GEPA's reflection model), so a
   cache hit costs nothing new (`lm.history` keeps a hit's original cost: never summed here);
 - the callback sees every logical call (`on_lm_start`/`on_lm_end`, cache hits included), where
-  cancel and budgets are enforced, and every `Evaluate` an optimizer runs (a trial).
+  cancel and budgets are enforced, and every `Evaluate` an optimizer runs (a trial);
+- the embedded engine finds the meter in the context (`RUN_CONTEXT_KEY`): it stops on its cancel
+  token mid-call, and reports the prompt evaluations its choice-scoring prior makes
+  (`add_calibration`), counted as LM calls and prompt tokens like any other.
 
 A trial during which LM calls failed and none succeeded is reported as failed (score None), not
 as the 0.0 that `dspy.Evaluate` scores failed examples with and that MIPROv2 gives an Evaluate
@@ -25,6 +28,7 @@ from dspy.utils.usage_tracker import UsageTracker
 
 from engine.jobs.control import Budget, BudgetExceeded, CancelToken, RunCancelled, RunStopped
 from engine.jobs.events import EventSink, LMCallFinished, Progress, TrialFinished, ignore
+from engine.lms.embedded import RUN_CONTEXT_KEY
 from engine.lms.pricing import UNKNOWN_PRICE, Price, price_of, tokens_of
 
 ROOT_MARK = "_workbench_root"
@@ -47,6 +51,8 @@ class RunMeter:
         self.completion_tokens = 0
         self.known_cost_usd = 0.0  # the priced calls' cost; what a cost budget is checked against
         self.unpriced_calls = 0  # real calls on a model whose price is unknown
+        self.calibration_calls = 0  # of real_calls: the embedded scorer's prior (add_calibration)
+        self.calibration_tokens = 0  # of prompt_tokens: the same
         self._prices: dict[str, Price] = {}  # model string -> price
         self.stop_reason: str | None = None
         self.trials: list[TrialFinished] = []
@@ -68,7 +74,7 @@ class RunMeter:
 
     @property
     def cached_calls(self) -> int:
-        return max(0, self.logical_calls - self.real_calls)
+        return max(0, self.logical_calls - (self.real_calls - self.calibration_calls))
 
     @property
     def tokens(self) -> dict[str, int]:
@@ -96,7 +102,7 @@ class RunMeter:
 
     def context(self):
         """The `dspy.context` that routes this run's calls through the meter."""
-        return dspy.context(callbacks=[self.callback], usage_tracker=self.tracker)
+        return dspy.context(callbacks=[self.callback], usage_tracker=self.tracker, **{RUN_CONTEXT_KEY: self})
 
     def price_models(self, *connected) -> None:
         """Price the calls of these ConnectedLMs (by their LM's model string, which copies keep)."""
@@ -167,6 +173,17 @@ class RunMeter:
                 self.known_cost_usd += cost
             event = LMCallFinished(prompt, completion, self.real_calls, self.cached_calls,
                                    self.prompt_tokens, self.completion_tokens, cost, self.cost_usd)
+        self.sink(event)
+
+    def add_calibration(self, calls: int, prompt_tokens: int) -> None:
+        """The embedded engine evaluated `calls` calibration prompts (a local model: no cost)."""
+        with self._lock:
+            self.real_calls += calls
+            self.prompt_tokens += prompt_tokens
+            self.calibration_calls += calls
+            self.calibration_tokens += prompt_tokens
+            event = LMCallFinished(prompt_tokens, 0, self.real_calls, self.cached_calls,
+                                   self.prompt_tokens, self.completion_tokens, 0.0, self.cost_usd)
         self.sink(event)
 
     def root_call_started(self) -> None:

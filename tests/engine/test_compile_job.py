@@ -158,6 +158,7 @@ def test_dspy_warnings_reach_the_run_log_but_its_proposers_extra_inputs_do_not()
 
 
 def test_compact_runs_calibrate_choice_scoring_on_training_inputs_only(sample_project, scripted_connect):
+    from engine.adapters import CALIBRATION_ROWS
     from engine.jobs.evaluate import EvaluateJob, EvaluateSettings
 
     scripted_connect()
@@ -169,7 +170,7 @@ def test_compact_runs_calibrate_choice_scoring_on_training_inputs_only(sample_pr
     compiled_with = compile_job.prepare().connected.adapter.calibration_inputs
     assert connected.adapter.calibration_inputs == compiled_with  # whatever either run's limit
     for rows in (compiled_with,):
-        assert len(rows) == min(40, len(train))
+        assert len(rows) == min(CALIBRATION_ROWS, len(train))
         assert all(set(row) == set(inputs) for row in rows)  # inputs only: no label
         assert {tuple(row[n] for n in inputs) for row in rows} <= known
 
