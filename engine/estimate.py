@@ -242,6 +242,13 @@ def estimate_compile(project, settings) -> RunEstimate:
     ]
     if seconds is not None:
         basis.append(f"{seconds:.2f} s a call, measured in this project's past runs with {profile.name}")
+    if profile.provider == "embedded":
+        from engine.adapters import CALIBRATION_ROWS
+        from engine.adapters.compact import CONTENT_FREE_INPUTS
+
+        basis.append(f"not counted above: for a one-choice answer the embedded model also scores its prior, "
+                     f"{CALIBRATION_ROWS + len(CONTENT_FREE_INPUTS)} + (demos) prompt evaluations per candidate "
+                     "program, which the run counts as LM calls")
     if info.key in ("copro", "miprov2") and params.get("prompt_model"):
         basis.append(f"instruction proposals go to {params['prompt_model']}, counted with the rest")
     return RunEstimate(
