@@ -65,15 +65,21 @@ class Finding:
 
 
 def check_table(frame: pd.DataFrame, program, *, near: bool = True) -> list[Finding]:
-    """Every finding for the table under `program` (a ProgramSpec), most serious kinds first."""
+    """Every finding for the table under `program` (a ProgramSpec), most serious kinds first.
+
+    `near=False` leaves out the near-duplicate search (the costliest part; about 1 s per million rows).
+    """
     inputs = [f for f in program.input_names if f in frame.columns]
     findings = _literal_findings(frame, program)
-    findings += _empty_findings(frame, inputs)
+    empties = {name: _empty(frame[name]) for name in inputs}
+    findings += _empty_findings(frame, empties)
     if inputs:
-        keys, blank = _keys(frame, inputs)
-        findings += _conflict_findings(frame, keys, blank, [f for f in program.output_names if f in frame.columns])
+        folded = datasets.folded_inputs(frame, None, inputs)
+        blank = np.logical_and.reduce(list(empties.values()))
+        outputs = [f for f in program.output_names if f in frame.columns]
+        findings += _conflict_findings(frame, datasets.keys_of(folded), blank, outputs)
         if near:
-            findings += near_duplicates(frame, inputs)
+            findings += near_duplicates(frame, inputs, folded=folded)
     return findings
 
 
@@ -134,11 +140,14 @@ def _literal_findings(frame: pd.DataFrame, program) -> list[Finding]:
     return findings
 
 
-def _empty_findings(frame: pd.DataFrame, inputs: Sequence[str]) -> list[Finding]:
+def _empty(values: pd.Series) -> np.ndarray:
+    text = pc.utf8_trim_whitespace(datasets._arrow_text(values))
+    return np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _empty_findings(frame: pd.DataFrame, empties: dict[str, np.ndarray]) -> list[Finding]:
     findings = []
-    for name in inputs:
-        text = datasets._arrow_text(frame[name])
-        empty = np.asarray(pc.equal(pc.utf8_trim_whitespace(text), "").to_numpy(zero_copy_only=False), dtype=bool)
+    for name, empty in empties.items():
         if empty.any():
             rows = np.flatnonzero(empty)
             ids = _ids(frame, rows)
@@ -147,16 +156,6 @@ def _empty_findings(frame: pd.DataFrame, inputs: Sequence[str]) -> list[Finding]
                 "fill them in or delete those rows: the program sees nothing to work from",
                 name, len(rows), (tuple(rows.tolist()),), ids))
     return findings
-
-
-def _keys(frame: pd.DataFrame, inputs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The leak key per row, and which rows have every input empty (not "the same inputs" in any useful sense)."""
-    keys = datasets._input_keys(frame, None, inputs)
-    blank = np.ones(len(frame), dtype=bool)
-    for name in inputs:
-        blank &= np.asarray(pc.equal(pc.utf8_trim_whitespace(datasets._arrow_text(frame[name])), "")
-                            .to_numpy(zero_copy_only=False), dtype=bool)
-    return keys, blank
 
 
 def _conflict_findings(frame: pd.DataFrame, keys: np.ndarray, blank: np.ndarray,
@@ -191,28 +190,28 @@ def _conflict_findings(frame: pd.DataFrame, keys: np.ndarray, blank: np.ndarray,
 
 
 def near_duplicates(frame: pd.DataFrame, inputs: Sequence[str], *, threshold: float = NEAR_SIMILARITY,
-                    max_pairs: int = NEAR_MAX_PAIRS) -> list[Finding]:
+                    max_pairs: int = NEAR_MAX_PAIRS, folded=None) -> list[Finding]:
     """A warning with the pairs of rows in different splits whose folded inputs are almost equal.
 
-    Small splits compare every cross-split pair (rapidfuzz.process.cdist, C++); big tables compare only
-    rows sharing a bucket (first or last `NEAR_BUCKET_CHARS` folded characters), skip buckets bigger than
-    `NEAR_BUCKET_MAX`, and stop after `NEAR_MAX_COMPARISONS`, saying so in the message.
+    Splits of up to `NEAR_FULL_ROWS` rows compare every cross-split pair (rapidfuzz.process.cdist, C++);
+    bigger tables compare only rows sharing a bucket (the first or last `NEAR_BUCKET_CHARS` folded
+    characters), skip buckets of more than `NEAR_BUCKET_MAX` rows, and stop after `NEAR_MAX_COMPARISONS`,
+    saying so in the message. Inputs equal after folding are leaks (`datasets.find_leaks`), not listed here.
+    `folded` is `datasets.folded_inputs(frame, None, inputs)` when the caller has it.
     """
-    assigned = np.flatnonzero((frame["split"] != datasets.UNASSIGNED).to_numpy(dtype=bool))
-    if len(assigned) < 2 or not inputs:
+    if not inputs or len(frame) < 2:
         return []
-    sub = frame.iloc[assigned]
-    text = datasets._join([datasets._normalized_arrow(sub[f]) for f in inputs], " ")
-    text = pd.Series(pd.array(text, dtype="str")).to_numpy(dtype=object)
-    splits = sub["split"].to_numpy(dtype=object)
-    present = text != ""
-    per_split = {s: np.flatnonzero((splits == s) & present) for s in datasets.SPLITS}
+    text = pd.Series(pd.array(folded if folded is not None else datasets.folded_inputs(frame, None, inputs),
+                              dtype="str"), copy=False)
+    splits = frame["split"].to_numpy(dtype=object)
+    useful = (frame["split"] != datasets.UNASSIGNED).to_numpy(dtype=bool) & (text != "").to_numpy(dtype=bool)
+    per_split = {s: np.flatnonzero(useful & (splits == s)) for s in datasets.SPLITS}
     if sum(len(v) > 0 for v in per_split.values()) < 2:
         return []
     if max(len(v) for v in per_split.values()) <= NEAR_FULL_ROWS:
         pairs, partial, incomplete = _all_pairs(text, per_split, threshold), "", False
     else:
-        pairs, partial, incomplete = _bucket_pairs(text, splits, present, threshold)
+        pairs, partial, incomplete = _bucket_pairs(text, splits, useful, threshold)
     if not pairs:
         return [] if not incomplete else [Finding(
             "near_duplicate", f"no near-duplicate inputs found across splits, but the check was partial "
@@ -220,8 +219,8 @@ def near_duplicates(frame: pd.DataFrame, inputs: Sequence[str], *, threshold: fl
     pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
     count = len(pairs)
     kept = pairs[:max_pairs]
-    ids = sub["id"].to_numpy(dtype=object)
-    named = [(str(ids[a]), str(ids[b])) for a, b, _ in kept]
+    ids = frame["id"]
+    named = [(str(ids.iloc[a]), str(ids.iloc[b])) for a, b, _ in kept]
     shown = "; ".join(f"{a} ({splits[i]}) ~ {b} ({splits[j]})" for (a, b), (i, j, _) in zip(named[:5], kept[:5]))
     more = f"; and {count - 5} more" if count > 5 else ""
     note = f" ({partial})" if partial else ""
@@ -229,11 +228,11 @@ def near_duplicates(frame: pd.DataFrame, inputs: Sequence[str], *, threshold: fl
         "near_duplicate", f"{count:,} pair{'s' if count > 1 else ''} of inputs in different splits "
         f"{'are' if count > 1 else 'is'} almost the same (similarity ≥ {threshold:g}%): {shown}{more}{note}; "
         "if they are the same example, move one so it sits in one split",
-        inputs[0], count, tuple((int(assigned[a]), int(assigned[b])) for a, b, _ in kept),
+        inputs[0], count, tuple((a, b) for a, b, _ in kept),
         tuple(dict.fromkeys(i for pair in named[:NAMED] for i in pair)), pairs=tuple(named))]
 
 
-def _all_pairs(text: np.ndarray, per_split: dict, threshold: float) -> list[tuple[int, int, float]]:
+def _all_pairs(text: pd.Series, per_split: dict, threshold: float) -> list[tuple[int, int, float]]:
     from rapidfuzz import fuzz, process
 
     pairs = []
@@ -241,55 +240,58 @@ def _all_pairs(text: np.ndarray, per_split: dict, threshold: float) -> list[tupl
     for i, first in enumerate(names):
         for second in names[i + 1:]:
             a, b = per_split[first], per_split[second]
-            scores = process.cdist(text[a].tolist(), text[b].tolist(), scorer=fuzz.ratio,
-                                   score_cutoff=threshold, dtype=np.uint8, workers=1)
+            left, right = text.iloc[a].tolist(), text.iloc[b].tolist()
+            scores = process.cdist(left, right, scorer=fuzz.ratio, score_cutoff=threshold,
+                                   dtype=np.uint8, workers=1)
             for x, y in zip(*np.nonzero(scores)):
-                if text[a[x]] != text[b[y]]:  # equal after folding: a leak, reported (and blocking) elsewhere
+                if left[x] != right[y]:  # equal after folding: a leak, reported (and blocking) elsewhere
                     pairs.append((int(a[x]), int(b[y]), float(scores[x, y])))
     return pairs
 
 
-def _bucket_pairs(text: np.ndarray, splits: np.ndarray, present: np.ndarray,
+def _bucket_pairs(text: pd.Series, splits: np.ndarray, useful: np.ndarray,
                   threshold: float) -> tuple[list[tuple[int, int, float]], str, bool]:
-    from rapidfuzz import fuzz
+    """Cross-split pairs among rows that share their first or last characters; only the buckets worth
+    comparing (2..NEAR_BUCKET_MAX rows, more than one split) are compared, each in one cdist call."""
+    from rapidfuzz import fuzz, process
 
-    rows = np.flatnonzero(present)
-    series = pd.Series(text[rows], dtype="str")
+    rows = np.flatnonzero(useful)
+    sub = text.iloc[rows]
+    split_codes = pd.factorize(splits[rows])[0]
     seen: set[tuple[int, int]] = set()
     pairs, compared, skipped, stopped = [], 0, 0, False
-    for bucket in (series.str.slice(0, NEAR_BUCKET_CHARS), series.str.slice(-NEAR_BUCKET_CHARS)):
+    for bucket in (sub.str.slice(0, NEAR_BUCKET_CHARS), sub.str.slice(-NEAR_BUCKET_CHARS)):
         codes = pd.factorize(bucket)[0]
         sizes = np.bincount(codes)
-        candidates = np.flatnonzero(sizes[codes] > 1)
+        spread = pd.Series(split_codes).groupby(codes).nunique().to_numpy()
+        worth = (sizes > 1) & (spread > 1)
+        skipped += int((worth & (sizes > NEAR_BUCKET_MAX)).sum())
+        worth &= sizes <= NEAR_BUCKET_MAX
+        candidates = np.flatnonzero(worth[codes])
         if not len(candidates):
             continue
         order = candidates[np.argsort(codes[candidates], kind="stable")]
-        for group in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1):
-            members = rows[group]
-            if len(set(splits[members])) < 2:
-                continue
-            if len(members) > NEAR_BUCKET_MAX:
-                skipped += 1
-                continue
-            for x in range(len(members)):
-                for y in range(x + 1, len(members)):
-                    i, j = members[x], members[y]
-                    if splits[i] == splits[j] or text[i] == text[j] or (i, j) in seen:
-                        continue
+        values = sub.iloc[order].tolist()
+        bounds = np.flatnonzero(np.diff(codes[order])) + 1
+        for start, end in zip([0, *bounds.tolist()], [*bounds.tolist(), len(order)]):
+            members = rows[order[start:end]]
+            scores = process.cdist(values[start:end], values[start:end], scorer=fuzz.ratio,
+                                   score_cutoff=threshold, dtype=np.uint8, workers=1)
+            compared += (end - start) * (end - start - 1) // 2
+            for x, y in zip(*np.nonzero(np.triu(scores, 1))):
+                i, j = int(members[x]), int(members[y])
+                if splits[i] != splits[j] and values[start + x] != values[start + y] and (i, j) not in seen:
                     seen.add((i, j))
-                    compared += 1
-                    score = fuzz.ratio(text[i], text[j], score_cutoff=threshold)
-                    if score:
-                        pairs.append((int(i), int(j), float(score)))
+                    pairs.append((i, j, float(scores[x, y])))
             if compared >= NEAR_MAX_COMPARISONS:
                 stopped = True
                 break
         if stopped:
             break
-    notes = ["only rows sharing their first or last "
-             f"{NEAR_BUCKET_CHARS} characters were compared, the table being large"]
+    notes = [f"the table being large, only rows sharing their first or last {NEAR_BUCKET_CHARS} characters "
+             "were compared"]
     if skipped:
-        notes.append(f"{skipped:,} buckets of more than {NEAR_BUCKET_MAX} similar rows were skipped")
+        notes.append(f"{skipped:,} groups of more than {NEAR_BUCKET_MAX} such rows were skipped")
     if stopped:
         notes.append(f"stopped after {compared:,} comparisons")
     return pairs, "; ".join(notes), bool(skipped or stopped)

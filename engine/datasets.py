@@ -922,14 +922,23 @@ def _cross_split_groups(keys: np.ndarray, split_codes: np.ndarray) -> list[np.nd
     return np.split(hits, np.flatnonzero(np.diff(keys[hits])) + 1)
 
 
-def _input_keys(frame: pd.DataFrame, rows: np.ndarray | None, fields: Sequence[str]) -> np.ndarray:
-    """One int64 per row (of `rows`, default all): equal keys, equal normalised inputs (all fields together)."""
-    parts = [_normalized_arrow(frame[f] if rows is None else frame[f].iloc[rows]) for f in fields]
-    encoded = pc.dictionary_encode(_join(parts, "\x1f"))
+def folded_inputs(frame: pd.DataFrame, rows: np.ndarray | None, fields: Sequence[str]) -> pa.Array | pa.ChunkedArray:
+    """The leak key's text per row (of `rows`, default all): each field normalised, joined with U+001F."""
+    return _join([_normalized_arrow(frame[f] if rows is None else frame[f].iloc[rows]) for f in fields], "\x1f")
+
+
+def keys_of(folded: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """One int64 per row of `folded_inputs`' text: equal keys, equal text."""
+    encoded = pc.dictionary_encode(folded)
     # The chunks of an encoded ChunkedArray share one dictionary, so their indices concatenate.
     chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
     codes = [chunk.indices.to_numpy(zero_copy_only=False) for chunk in chunks]
     return np.concatenate(codes).astype(np.int64, copy=False) if codes else np.zeros(0, dtype=np.int64)
+
+
+def _input_keys(frame: pd.DataFrame, rows: np.ndarray | None, fields: Sequence[str]) -> np.ndarray:
+    """One int64 per row (of `rows`, default all): equal keys, equal normalised inputs (all fields together)."""
+    return keys_of(folded_inputs(frame, rows, fields))
 
 
 def find_leaks(frame: pd.DataFrame, input_fields: Sequence[str], *,
