@@ -140,7 +140,7 @@ def test_near_duplicates_across_splits_are_a_warning_with_the_pairs():
 
 
 def test_near_duplicates_in_a_big_table_compare_only_buckets_and_say_so(monkeypatch):
-    monkeypatch.setattr(data_checks, "NEAR_FULL_ROWS", 10)
+    monkeypatch.setattr(data_checks, "NEAR_FULL_PAIRS", 100)
     rows = [{"id": f"x{i}", "review": f"review number {i} of many {i * 7919 % 1000}",
              "sentiment": "positive", "split": "train" if i % 2 else "test"} for i in range(60)]
     rows.append({"id": "dup", "review": "review number 1 of many 919!", "sentiment": "positive", "split": "test"})
