@@ -22,6 +22,7 @@ from desktop import icons
 from desktop.theme import banner_colors, split_color
 
 LEAKS_LISTED = 3
+FINDINGS_LISTED = 4
 SMALL_SPLIT = 30  # fewer validation/test examples than this: scores move by several points per example
 
 
@@ -76,6 +77,18 @@ def leak_html(leaks: list, describe) -> str:
             "Compiling is blocked until each example sits in one split: move or delete one row of each pair.")
     items = "".join(f"<li>{escape(describe(leak))}</li>" for leak in leaks[:LEAKS_LISTED])
     more = f"<li>and {count - LEAKS_LISTED} more</li>" if count > LEAKS_LISTED else ""
+    return f"{head}<ul style='margin: 4px 0 0 -24px;'>{items}{more}</ul>"
+
+
+def findings_html(findings: list) -> str:
+    """The data-checks banner text: how many, the first findings (each names its rows), and that they advise."""
+    from html import escape
+
+    count = len(findings)
+    head = (f"<b>Data checks: {count} finding{'s' if count != 1 else ''} against the program.</b> "
+            "They do not block compiling; fix the rows or accept them.")
+    items = "".join(f"<li>{escape(finding.message, quote=False)}</li>" for finding in findings[:FINDINGS_LISTED])
+    more = f"<li>and {count - FINDINGS_LISTED} more</li>" if count > FINDINGS_LISTED else ""
     return f"{head}<ul style='margin: 4px 0 0 -24px;'>{items}{more}</ul>"
 
 
