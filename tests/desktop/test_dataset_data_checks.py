@@ -61,3 +61,24 @@ def test_big_tables_are_checked_against_the_program_on_a_pool_thread(pane, sessi
         assert push(session, EditCell(session, 0, "urgency", "urgent"))
     assert threads == {False}
     assert "`urgency` 'urgent'" in pane.findings_banner.text.text()
+
+
+def test_runs_pane_shows_a_line_that_opens_the_dataset_pane(qtbot, sample_project):
+    from desktop.main_window import MainWindow
+    from desktop.panes.runs import RunsPane
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    window.open_project(sample_project.root)
+    qtbot.waitUntil(lambda: window.session.is_open and window.opening is None, timeout=10_000)
+    runs = window.findChild(RunsPane)
+    window.show_pane(runs.title)
+    assert runs.data_checks.isHidden()
+    with qtbot.waitSignal(window.leak_watcher.findings_changed, check_params_cb=bool):
+        assert push(window.session, EditCell(window.session, 0, "urgency", "Low"))
+    assert runs.data_checks.isVisible() and "labels in another case" in runs.data_checks.text.text()
+    assert window.session.can_compile  # a finding does not block
+    runs.data_checks.button.click()
+    assert window.current_pane.title == "Dataset"
