@@ -129,7 +129,7 @@ def _literal_findings(frame: pd.DataFrame, program) -> list[Finding]:
             if target is not None:
                 findings.append(Finding(
                     "case", f"{_rows_word(len(rows))} `{spec.name}` {values.iloc[rows[0]]!r} {where}: the "
-                    f"choice is {target!r}; change them to {target!r} (Fix) or the program scores them wrong",
+                    f"choice is {target!r}; change them to {target!r}, or the program's right answers score as wrong",
                     spec.name, len(rows), (tuple(rows.tolist()),), ids,
                     fix={"from": str(values.iloc[rows[0]]), "to": target}))
             else:

@@ -116,13 +116,13 @@ def _read(path: str):
 
 
 def _check(raw, mapping, source: str, current, append: bool, program):
-    """(findings, leak count, first file row) for the table Import would make. Runs on a pool thread."""
+    """(findings, leaks, first file row) for the table Import would make. Runs on a pool thread."""
     from engine import data_checks, datasets
 
     frame, appended, _ = _convert(raw, mapping, source, current, append)
     first = len(frame) - appended if appended is not None else 0  # file row 0 is this frame row
     leaks = datasets.find_leaks(frame, [f for f in program.input_names if f in frame.columns])
-    return data_checks.check_table(frame, program), len(leaks), first
+    return data_checks.check_table(frame, program), leaks, first
 
 
 def _convert(raw, mapping, source: str, current, append: bool):
@@ -391,7 +391,7 @@ class ImportDialog(QDialog):
         self._check_request += 1
         if text:
             self._check_timer.stop()
-            self._show_checks([], 0, 0, None)
+            self._show_checks([], [], 0, None)
         else:
             self._check_timer.start()
 
@@ -408,7 +408,7 @@ class ImportDialog(QDialog):
         self.checks.show()
         background.run(lambda: _check(raw, mapping, source, current, append, program),
                        lambda result: self._checked(result, request),
-                       lambda exc: self._checked(([], 0, 0), request, error=_message(exc, self.path)))
+                       lambda exc: self._checked(([], [], 0), request, error=_message(exc, self.path)))
 
     def _checked(self, result, request: int, error: str | None = None) -> None:
         if request != self._check_request or self.raw is None:
@@ -416,15 +416,19 @@ class ImportDialog(QDialog):
         self._show_checks(*result, error)
         self.checked.emit()
 
-    def _show_checks(self, findings: list, leaks: int, first: int, error: str | None) -> None:
+    def _show_checks(self, findings: list, leaks: list, first: int, error: str | None) -> None:
         from html import escape
+
+        from engine.datasets import describe_leak
 
         self.findings = list(findings)
         flagged: dict[int, list[str]] = {}
-        for finding in self.findings:
-            for row in finding.rows:
+        named = [(finding.rows, finding.message) for finding in self.findings]
+        named += [(leak.rows, f"leak: {describe_leak(leak)}") for leak in leaks]
+        for rows, message in named:
+            for row in rows:
                 if 0 <= row - first < PREVIEW_ROWS:
-                    flagged.setdefault(row - first, []).append(finding.message)
+                    flagged.setdefault(row - first, []).append(message)
         model = self.preview.model()
         if model is not None:
             model.set_flagged({row: "\n".join(messages) for row, messages in flagged.items()})
@@ -432,8 +436,10 @@ class ImportDialog(QDialog):
         if len(self.findings) > FINDINGS_SHOWN:
             lines.append(f"and {len(self.findings) - FINDINGS_SHOWN} more")
         if leaks:
-            lines.insert(0, f"{leaks} example{'s' if leaks != 1 else ''} would leak between splits: "
-                            "compiling stays blocked until each example sits in one split")
+            shown = "; ".join(describe_leak(leak) for leak in leaks[:2]) + ("; …" if len(leaks) > 2 else "")
+            lines.insert(0, escape(f"{len(leaks)} example{'s' if len(leaks) != 1 else ''} would leak between "
+                                   f"splits ({shown}): compiling stays blocked until each sits in one split",
+                                   quote=False))
         if error:
             lines = [escape(error, quote=False)]
         if not lines:

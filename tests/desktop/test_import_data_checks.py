@@ -40,12 +40,12 @@ def test_preview_lists_the_findings_and_tints_their_rows_before_import(qtbot, se
     assert "1 row has `urgency` 'High' (ids imp-4): the choice is 'high'" in text
     assert "1 row has an empty `ticket_text` (ids imp-3)" in text
     assert "1 group of identical inputs has different `urgency`" in text
-    assert "1 example would leak between splits" in text  # imp-4 / imp-5 after folding
+    assert "1 example would leak between splits (ids imp-4 (test) and imp-5 (validation)" in text  # folded
     model = dialog.preview.model()
-    assert model.flagged_rows() == [0, 1, 2, 3, 5]
+    assert model.flagged_rows() == [0, 1, 2, 3, 4, 5]
     assert model.index(1, 0).data(Qt.ItemDataRole.BackgroundRole) is not None
     assert "'urgent'" in model.index(1, 0).data(Qt.ItemDataRole.ToolTipRole)
-    assert model.index(4, 0).data(Qt.ItemDataRole.BackgroundRole) is None
+    assert "leak: ids imp-4 (test) and imp-5" in model.index(4, 0).data(Qt.ItemDataRole.ToolTipRole)
     assert dialog.import_button.isEnabled()  # findings never block the import
 
 
@@ -64,3 +64,4 @@ def test_clean_file_shows_no_checks(qtbot, session, tmp_path):
     path.write_text("ticket_text,policy_context,urgency\nhi,p,low\nbye,q,high\n", encoding="utf-8")
     dialog = open_checked(qtbot, session, path)
     assert dialog.findings == [] and dialog.checks.isHidden()
+    assert dialog.preview.model().index(0, 0).data(Qt.ItemDataRole.BackgroundRole) is None
