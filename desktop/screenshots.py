@@ -4,7 +4,9 @@ One image per pane at 1280x800 (start.png, dataset.png, program.png, ...), after
 the embedded model so Runs and Review show real figures (`--no-runs` skips it), a MIPROv2 run
 mid-search (runs-miprov2-live.png) and the two runs compared (compare-runs.png), the Dataset pane
 with a leak (dataset-leakage.png), the import dialog (import-dialog.png) and the add-profile
-dialog (models-add-profile.png), and the support-resolution sample's judge metric, its Calibrate
+dialog (models-add-profile.png), a file checked against the program in the import dialog and then in
+the Dataset pane (import-data-checks.png, dataset-data-checks.png; `--only-data-checks` renders just
+these), and the support-resolution sample's judge metric, its Calibrate
 tab (the judge run on the sample's labels on the embedded model unless `--no-runs`) and the Runs
 pane refusing the unchecked judge (metric-judge.png, metric-calibrate.png, runs-judge-refused.png;
 `--only-judge` renders just these). `--dark` renders the same in dark mode. Runs offscreen in
@@ -168,8 +170,46 @@ def _judge_shots(app, window, scratch: Path, out: Path, suffix: str, *, calibrat
     return written
 
 
+DATA_CHECKS_CSV = (
+    "id,ticket_text,policy_context,urgency,split\n"
+    "c-1,My parcel is a week late,Late Delivery Policy: ...,medium,train\n"
+    "c-2,Someone used my card!,Fraud Policy: ...,urgent,train\n"
+    "c-3,,Account Policy: ...,low,train\n"
+    "c-4,Where is my refund,Refund Policy: ...,High,test\n"
+    "c-5,where is my refund?,Refund Policy: ...,high,validation\n"
+    "c-6,My parcel is a week late,Late Delivery Policy: ...,low,train\n"
+    "c-7,How do I change my email address,Account Policy: ...,low,train\n"
+    "c-8,How do I change my e-mail adress,Account Policy: ...,low,test\n"
+)
+
+
+def _data_checks_shots(app, window, scratch: Path, out: Path, suffix: str) -> list[Path]:
+    """The import dialog checking a file against the program before Import, then the Dataset pane's banner."""
+    csv = scratch / "tickets-to-check.csv"
+    csv.write_text(DATA_CHECKS_CSV, encoding="utf-8")
+    window.show_pane("Dataset")
+    dialog = window.pane("Dataset").import_file(str(csv))
+    checked = []
+    dialog.checked.connect(lambda: checked.append(True))
+    _wait(app, lambda: bool(checked))
+    dialog.resize(980, 760)
+    dialog.show()
+    _settle(app, window)
+    written = [out / f"import-data-checks{suffix}.png"]
+    dialog.grab().save(str(written[-1]))
+    print(written[-1])
+    imported = []
+    dialog.imported.connect(lambda: imported.append(True))
+    dialog.start_import()
+    _wait(app, lambda: bool(imported))
+    _wait(app, lambda: bool(window.leak_watcher.findings))
+    written.append(_grab(app, window, out / f"dataset-data-checks{suffix}.png"))
+    window.session.undo_stack.undo()
+    return written
+
+
 def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True,
-           only_judge: bool = False) -> list[Path]:
+           only_judge: bool = False, only_data_checks: bool = False) -> list[Path]:
     """Write the screenshots to `out_dir`; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,6 +245,10 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True,
     window.open_project(project.root)
     _wait(application, lambda: window.session.is_open)
     window.resize(*SIZE)
+    if only_data_checks:
+        written += _data_checks_shots(application, window, scratch, out, suffix)
+        window.close()
+        return written
     if with_runs:
         written += _real_runs(application, window, out, suffix)
     for pane in window.panes:
@@ -234,6 +278,7 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True,
     written.append(out / f"import-dialog{suffix}.png")
     print(written[-1])
     dialog.reject()
+    written += _data_checks_shots(application, window, scratch, out, suffix)
 
     written.append(_add_profile_dialog(application, window, out / f"models-add-profile{suffix}.png"))
     written += _judge_shots(application, window, scratch, out, suffix, calibrate=with_runs)
@@ -244,9 +289,10 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True,
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print("usage: python -m desktop.screenshots OUT_DIR [--dark] [--no-runs] [--only-judge]")
+        print("usage: python -m desktop.screenshots OUT_DIR [--dark] [--no-runs] [--only-judge] [--only-data-checks]")
         return 2
-    render(args[0], dark="--dark" in args, with_runs="--no-runs" not in args, only_judge="--only-judge" in args)
+    render(args[0], dark="--dark" in args, with_runs="--no-runs" not in args, only_judge="--only-judge" in args,
+           only_data_checks="--only-data-checks" in args)
     return 0
 
 

@@ -81,6 +81,8 @@ _WHITESPACE_RUN = "[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2
 # After NFKC (which maps most Unicode spaces to " "), a row needs the regex only if it has two whitespace
 # characters in a row or a whitespace character other than " ".
 _NEEDS_COLLAPSE = "\\s\\s|[\t\n\x0b\x0c\r\x1c-\x1f\x85\u1680\u2028\u2029]"
+# Unicode punctuation (RE2's \pP, the same set as Python's unicodedata categories P*): dropped by the leak key.
+_PUNCTUATION = "\\pP"
 _MAX_NAMED = 10  # rows/ids/leaks quoted in one error message
 
 
@@ -407,15 +409,20 @@ def _normalized_arrow(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     text = _arrow_text(values)
     text = _where(text, pc.invert(pc.string_is_ascii(text)), _nfkc)
     text = pc.utf8_lower(text)
+    # Punctuation goes before whitespace is collapsed: "made !" and "made" must meet.
+    text = _where(text, pc.match_substring_regex(text, _PUNCTUATION),
+                  lambda t: pc.replace_substring_regex(t, _PUNCTUATION, ""))
     text = _where(text, pc.match_substring_regex(text, _NEEDS_COLLAPSE),
                   lambda t: pc.replace_substring_regex(t, _WHITESPACE_RUN, " "))
     return pc.utf8_trim_whitespace(text)
 
 
 def normalize_text(series: pd.Series) -> pd.Series:
-    """Text as compared for leakage: Unicode NFKC, lowercase, whitespace runs collapsed to one space, stripped.
+    """Text as compared for leakage: Unicode NFKC, lowercase, punctuation (Unicode category P) removed,
+    whitespace runs collapsed to one space, stripped. "Sturdy and well  made!" and "sturdy and well made"
+    have the same key.
 
-    Vectorised with pyarrow.compute; NFKC and the whitespace regex only touch the rows that may need them.
+    Vectorised with pyarrow.compute; NFKC and the regexes only touch the rows that may need them.
     Returns a `str` Series with the same index.
     """
     return _from_arrow(_normalized_arrow(series), like=series)
@@ -915,14 +922,23 @@ def _cross_split_groups(keys: np.ndarray, split_codes: np.ndarray) -> list[np.nd
     return np.split(hits, np.flatnonzero(np.diff(keys[hits])) + 1)
 
 
-def _input_keys(frame: pd.DataFrame, rows: np.ndarray | None, fields: Sequence[str]) -> np.ndarray:
-    """One int64 per row (of `rows`, default all): equal keys, equal normalised inputs (all fields together)."""
-    parts = [_normalized_arrow(frame[f] if rows is None else frame[f].iloc[rows]) for f in fields]
-    encoded = pc.dictionary_encode(_join(parts, "\x1f"))
+def folded_inputs(frame: pd.DataFrame, rows: np.ndarray | None, fields: Sequence[str]) -> pa.Array | pa.ChunkedArray:
+    """The leak key's text per row (of `rows`, default all): each field normalised, joined with U+001F."""
+    return _join([_normalized_arrow(frame[f] if rows is None else frame[f].iloc[rows]) for f in fields], "\x1f")
+
+
+def keys_of(folded: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """One int64 per row of `folded_inputs`' text: equal keys, equal text."""
+    encoded = pc.dictionary_encode(folded)
     # The chunks of an encoded ChunkedArray share one dictionary, so their indices concatenate.
     chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
     codes = [chunk.indices.to_numpy(zero_copy_only=False) for chunk in chunks]
     return np.concatenate(codes).astype(np.int64, copy=False) if codes else np.zeros(0, dtype=np.int64)
+
+
+def _input_keys(frame: pd.DataFrame, rows: np.ndarray | None, fields: Sequence[str]) -> np.ndarray:
+    """One int64 per row (of `rows`, default all): equal keys, equal normalised inputs (all fields together)."""
+    return keys_of(folded_inputs(frame, rows, fields))
 
 
 def find_leaks(frame: pd.DataFrame, input_fields: Sequence[str], *,

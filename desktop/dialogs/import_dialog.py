@@ -6,6 +6,10 @@ can change every choice, pick the id / split / slice columns, and replace or app
 (`to_canonical`, `append`) also runs on a pool thread; the result enters the project as ONE undoable
 command (`ImportRows`). Any `DatasetError` is shown with the file and row it names, and the project
 is left exactly as it was.
+
+Before Import is pressed, the mapped table is checked against the program on a pool thread
+(`engine.data_checks.check_table` and the leak check): the findings are listed under the preview with
+the rows they name, and those rows are tinted in the preview. They never disable Import.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -43,6 +48,8 @@ CHOOSE = "— choose a column —"
 NO_ID = "(none: make ids from the content)"
 NO_SPLIT = "(none: leave rows unassigned)"
 SLICE_ROWS_SHOWN = 4  # the slice column list scrolls beyond this many columns
+FINDINGS_SHOWN = 6  # data-check findings listed under the preview
+CHECK_DELAY_MS = 150  # mapping changes in quick succession are checked once
 
 
 class PreviewModel(QAbstractTableModel):
@@ -53,12 +60,23 @@ class PreviewModel(QAbstractTableModel):
         self._columns = [str(c) for c in frame.columns]
         self._rows = frame.head(PREVIEW_ROWS).astype(str).values.tolist()
         self._uses: dict[str, str] = {}  # column -> what it feeds ("→ ticket_text", "→ id")
+        self._flagged: dict[int, str] = {}  # preview row -> the data-check messages naming it
 
     def set_uses(self, uses: dict[str, str]) -> None:
         """Show under each column name which field it feeds (unused columns say so)."""
         if uses != self._uses:
             self._uses = uses
             self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, max(len(self._columns) - 1, 0))
+
+    def set_flagged(self, flagged: dict[int, str]) -> None:
+        """Tint these rows (0-based file rows) and give them the findings that name them as tooltip."""
+        if flagged != self._flagged:
+            self._flagged = flagged
+            if self._rows:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(self._columns) - 1))
+
+    def flagged_rows(self) -> list[int]:
+        return sorted(row for row in self._flagged if row < len(self._rows))
 
     def rowCount(self, parent=QModelIndex()):  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
@@ -70,10 +88,13 @@ class PreviewModel(QAbstractTableModel):
         if not index.isValid():
             return None
         text = self._rows[index.row()][index.column()]
+        flag = self._flagged.get(index.row())
         if role == Qt.ItemDataRole.DisplayRole:
             return text.replace("\n", " ⏎ ")[:200]
-        if role == Qt.ItemDataRole.ToolTipRole and len(text) > 40:
-            return text[:2000]
+        if role == Qt.ItemDataRole.BackgroundRole and flag:
+            return QColor(banner_colors("warning")[0])
+        if role == Qt.ItemDataRole.ToolTipRole and (flag or len(text) > 40):
+            return "\n".join(part for part in (flag, text[:2000] if len(text) > 40 else "") if part)
         return None
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
@@ -92,6 +113,16 @@ def _read(path: str):
     raw = datasets.read_table(path)
     background.release_memory()  # the file's bytes and the parser's buffers
     return raw, time.perf_counter() - started
+
+
+def _check(raw, mapping, source: str, current, append: bool, program):
+    """(findings, leaks, first file row) for the table Import would make. Runs on a pool thread."""
+    from engine import data_checks, datasets
+
+    frame, appended, _ = _convert(raw, mapping, source, current, append)
+    first = len(frame) - appended if appended is not None else 0  # file row 0 is this frame row
+    leaks = datasets.find_leaks(frame, [f for f in program.input_names if f in frame.columns])
+    return data_checks.check_table(frame, program), leaks, first
 
 
 def _convert(raw, mapping, source: str, current, append: bool):
@@ -119,6 +150,7 @@ class ImportDialog(QDialog):
     loaded = Signal()
     failed = Signal(str)
     imported = Signal()
+    checked = Signal()
 
     def __init__(self, session: ProjectSession, path: str | Path, parent: QWidget | None = None):
         super().__init__(parent)
@@ -128,6 +160,10 @@ class ImportDialog(QDialog):
         self.timings: dict[str, float] = {}  # seconds: "read", "convert" (shown in the status, used by bench/)
         self._busy = False
         self.field_boxes: dict[str, QComboBox] = {}
+        self.findings: list = []  # engine.data_checks.Finding for the table Import would make
+        self._check_request = 0  # results of an older mapping are dropped
+        self._check_timer = QTimer(self, singleShot=True, interval=CHECK_DELAY_MS)
+        self._check_timer.timeout.connect(self._start_check)
         self.setWindowTitle(f"Import examples from {Path(self.path).name}")
         self.setMinimumSize(760, 560)
         self._build()
@@ -190,6 +226,7 @@ class ImportDialog(QDialog):
         self.append_button = QRadioButton(f"Append to the {count:,} examples")
         self.replace_button.setChecked(True)
         self.append_button.setEnabled(count > 0)
+        self.append_button.toggled.connect(lambda _on: self._validate())  # appending can add leaks
         group = QButtonGroup(self)
         group.addButton(self.replace_button)
         group.addButton(self.append_button)
@@ -197,6 +234,14 @@ class ImportDialog(QDialog):
         mode.addWidget(self.append_button)
         mode.addStretch(1)
         layout.addLayout(mode)
+
+        self.checks = QLabel(wordWrap=True, textFormat=Qt.TextFormat.RichText)
+        self.checks.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        background_color, border, text_color = banner_colors("warning")
+        self.checks.setStyleSheet(f"QLabel {{ background: {background_color}; border: 1px solid {border}; "
+                                  f"border-radius: 6px; color: {text_color}; padding: 6px 10px; }}")
+        self.checks.hide()
+        layout.addWidget(self.checks)
 
         self.problem = QLabel(wordWrap=True)
         self.problem.setStyleSheet(f"color: {banner_colors('error')[2]};")
@@ -343,6 +388,69 @@ class ImportDialog(QDialog):
                 uses[column] = f"{uses[column]}, {role}" if column in uses else f"→ {role}"
         self.preview.model().set_uses(uses)
         self.import_button.setEnabled(not text and not self._busy)
+        self._check_request += 1
+        if text:
+            self._check_timer.stop()
+            self._show_checks([], [], 0, None)
+        else:
+            self._check_timer.start()
+
+    # -- the data checked against the program, before Import ---------------------------------------------
+
+    def _start_check(self) -> None:
+        if self.raw is None or self._busy:
+            return
+        project = self.session.project
+        append = self.append_button.isChecked()
+        raw, mapping, source = self.raw, self.mapping(), Path(self.path).name
+        current, program, request = (project.frame if append else None), project.program, self._check_request
+        self.checks.setText("Checking the data against the program…")
+        self.checks.show()
+        background.run(lambda: _check(raw, mapping, source, current, append, program),
+                       lambda result: self._checked(result, request),
+                       lambda exc: self._checked(([], [], 0), request, error=_message(exc, self.path)))
+
+    def _checked(self, result, request: int, error: str | None = None) -> None:
+        if request != self._check_request or self.raw is None:
+            return  # the mapping changed meanwhile: a newer check is on its way
+        self._show_checks(*result, error)
+        self.checked.emit()
+
+    def _show_checks(self, findings: list, leaks: list, first: int, error: str | None) -> None:
+        from html import escape
+
+        from engine.datasets import describe_leak
+
+        self.findings = list(findings)
+        flagged: dict[int, list[str]] = {}
+        named = [(finding.rows, finding.message) for finding in self.findings]
+        named += [(leak.rows, f"leak: {describe_leak(leak)}") for leak in leaks]
+        for rows, message in named:
+            for row in rows:
+                if 0 <= row - first < PREVIEW_ROWS:
+                    flagged.setdefault(row - first, []).append(message)
+        model = self.preview.model()
+        if model is not None:
+            model.set_flagged({row: "\n".join(messages) for row, messages in flagged.items()})
+        lines = [escape(finding.message, quote=False) for finding in self.findings[:FINDINGS_SHOWN]]
+        if len(self.findings) > FINDINGS_SHOWN:
+            lines.append(f"and {len(self.findings) - FINDINGS_SHOWN} more")
+        if leaks:
+            shown = "; ".join(describe_leak(leak) for leak in leaks[:2]) + ("; …" if len(leaks) > 2 else "")
+            lines.insert(0, escape(f"{len(leaks)} example{'s' if len(leaks) != 1 else ''} would leak between "
+                                   f"splits ({shown}): compiling stays blocked until each sits in one split",
+                                   quote=False))
+        if error:
+            lines = [escape(error, quote=False)]
+        if not lines:
+            self.checks.hide()
+            return
+        head = ("<b>Cannot check this mapping yet.</b>" if error else
+                "<b>Data checks against the program</b> (rows tinted in the preview; Import still works, "
+                "and you can fix them in the Dataset pane):")
+        self.checks.setText(head + "<ul style='margin: 2px 0 0 -24px;'>"
+                            + "".join(f"<li>{line}</li>" for line in lines) + "</ul>")
+        self.checks.show()
 
     # -- importing ---------------------------------------------------------------------------------
 
@@ -377,6 +485,11 @@ class ImportDialog(QDialog):
         self._set_busy(False)
         self.status.setText("Nothing was imported.")
         self._fail(_message(exc, self.path))
+
+    def done(self, result: int) -> None:
+        self._check_request += 1  # a check still running reports to nobody
+        self._check_timer.stop()
+        super().done(result)
 
     def _fail(self, text: str, *, close: bool = False) -> None:
         self.failed.emit(text)

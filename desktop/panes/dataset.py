@@ -33,7 +33,14 @@ from desktop.dataset_commands import AddRows, AddSlice, AutoSplit, DeleteRows, R
 from desktop.dataset_model import DatasetTableModel, RowFilter
 from desktop.leak_watch import watch
 from desktop.panes.base import Pane
-from desktop.panes.dataset_widgets import Banner, DatasetDelegate, SplitCountsPanel, TableHeader, leak_html
+from desktop.panes.dataset_widgets import (
+    Banner,
+    DatasetDelegate,
+    SplitCountsPanel,
+    TableHeader,
+    findings_html,
+    leak_html,
+)
 from desktop.session import ProjectSession
 
 DATA_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq", ".xlsx"}
@@ -71,6 +78,7 @@ class DatasetPane(Pane):
         session.splits_changed.connect(self._schedule_counts)
         session.program_changed.connect(self._project_changed)
         self.leak_watcher.checking_changed.connect(self._checking)
+        self.leak_watcher.findings_changed.connect(self._show_findings)
         self._project_changed()
 
     # -- layout ------------------------------------------------------------------------------------
@@ -84,6 +92,9 @@ class DatasetPane(Pane):
         self.leak_banner = Banner("error", "Show rows")
         self.leak_banner.action_clicked.connect(self.show_leak_rows)
         layout.addWidget(self.leak_banner)
+        self.findings_banner = Banner("warning", "Show rows")
+        self.findings_banner.action_clicked.connect(self.show_finding_rows)
+        layout.addWidget(self.findings_banner)
 
         self.table = QTableView()
         self.table.setHorizontalHeader(TableHeader(self.table))
@@ -212,6 +223,7 @@ class DatasetPane(Pane):
         self._size_columns()
         self.refresh_counts()
         self._show_leaks(self.session.leaks)
+        self._show_findings(self.leak_watcher.findings)
 
     def _size_columns(self) -> None:
         """Widths from the header and the first rows (never from all rows: that would read the whole table)."""
@@ -341,6 +353,21 @@ class DatasetPane(Pane):
     def show_leak_rows(self) -> None:
         """Filter the table to the rows of every leak (highlighted), so one of each pair can be moved."""
         rows = sorted({row for leak in self.session.leaks for row in leak.rows})
+        self.model.set_filter(RowFilter(rows=tuple(rows)))
+        self._sync_filter_widgets()
+
+    # -- data checks ---------------------------------------------------------------------------------
+
+    def _show_findings(self, findings: list) -> None:
+        if not findings or not self.session.is_open:
+            self.findings_banner.hide()
+            return
+        self.findings_banner.restyle()
+        self.findings_banner.show_message(findings_html(findings))
+
+    def show_finding_rows(self) -> None:
+        """Filter the table to the rows every data-check finding names (highlighted)."""
+        rows = sorted({row for finding in self.leak_watcher.findings for row in finding.rows})
         self.model.set_filter(RowFilter(rows=tuple(rows)))
         self._sync_filter_widgets()
 

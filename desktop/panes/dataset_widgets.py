@@ -22,6 +22,7 @@ from desktop import icons
 from desktop.theme import banner_colors, split_color
 
 LEAKS_LISTED = 3
+FINDINGS_LISTED = 4
 SMALL_SPLIT = 30  # fewer validation/test examples than this: scores move by several points per example
 
 
@@ -76,6 +77,18 @@ def leak_html(leaks: list, describe) -> str:
             "Compiling is blocked until each example sits in one split: move or delete one row of each pair.")
     items = "".join(f"<li>{escape(describe(leak))}</li>" for leak in leaks[:LEAKS_LISTED])
     more = f"<li>and {count - LEAKS_LISTED} more</li>" if count > LEAKS_LISTED else ""
+    return f"{head}<ul style='margin: 4px 0 0 -24px;'>{items}{more}</ul>"
+
+
+def findings_html(findings: list) -> str:
+    """The data-checks banner text: how many, the first findings (each names its rows), and that they advise."""
+    from html import escape
+
+    count = len(findings)
+    head = (f"<b>Data checks: {count} finding{'s' if count != 1 else ''} against the program.</b> "
+            "They do not block compiling; fix the rows or accept them.")
+    items = "".join(f"<li>{escape(finding.message, quote=False)}</li>" for finding in findings[:FINDINGS_LISTED])
+    more = f"<li>and {count - FINDINGS_LISTED} more</li>" if count > FINDINGS_LISTED else ""
     return f"{head}<ul style='margin: 4px 0 0 -24px;'>{items}{more}</ul>"
 
 
@@ -257,3 +270,51 @@ class TableHeader(QHeaderView):
         painter.save()
         self.style().drawControl(QStyle.ControlElement.CE_Header, option, painter, self)
         painter.restore()
+
+
+class DataChecksLine(QWidget):
+    """One short line for other panes (Runs, before a compile): how many data-check findings the table
+    has, and a button that opens the Dataset pane where they are listed with their rows. Hidden when none."""
+
+    def __init__(self, session, parent: QWidget | None = None):
+        super().__init__(parent)
+        from desktop.leak_watch import watch
+
+        self.watcher = watch(session)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 4)
+        self.icon = QLabel()
+        self.text = QLabel(wordWrap=True)
+        self.button = QPushButton("Show in Dataset")
+        self.button.setToolTip("The Dataset pane lists every finding with its rows")
+        self.button.clicked.connect(self.open_dataset)
+        layout.addWidget(self.icon)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignTop)
+        self.watcher.findings_changed.connect(self.show_findings)
+        self.show_findings(self.watcher.findings)
+
+    def show_findings(self, findings: list) -> None:
+        from PySide6.QtGui import QColor
+
+        if not findings:
+            self.hide()
+            return
+        _background, _border, color = banner_colors("warning")
+        self.icon.setPixmap(icons.icon("warning", QColor(color)).pixmap(16, 16))
+        kinds = ", ".join(dict.fromkeys(_KIND_WORDS.get(f.kind, f.kind) for f in findings))
+        count = len(findings)
+        self.text.setText(f"Data checks: {count} finding{'s' if count != 1 else ''} ({kinds}). "
+                          "They do not block compiling.")
+        self.setToolTip("\n".join(f.message for f in findings[:FINDINGS_LISTED]))
+        self.show()
+
+    def open_dataset(self) -> None:
+        window = self.window()
+        show_pane = getattr(window, "show_pane", None)
+        if callable(show_pane):
+            show_pane("Dataset")
+
+
+_KIND_WORDS = {"choices": "labels outside the choices", "case": "labels in another case",
+               "empty": "empty inputs", "conflict": "conflicting labels", "near_duplicate": "near-duplicates"}

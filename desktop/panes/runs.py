@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from desktop.panes.base import Pane
+from desktop.panes.dataset_widgets import DataChecksLine
 from desktop.panes.common import (MessageBanner, bad_color, good_color, heading, monospace_font,
                                   muted, short_revision, warn_color)
 from desktop.panes.score_chart import ScoreChart
@@ -344,6 +345,8 @@ class RunsPane(Pane):
         inner = QWidget()
         v = QVBoxLayout(inner)
         v.setContentsMargins(0, 0, 6, 0)
+        self.data_checks = DataChecksLine(self.session)  # findings never block; shown before a compile
+        v.addWidget(self.data_checks)
         form = QFormLayout()
         self.optimizer_combo = QComboBox()
         for key, info in optimizers.CATALOGUE.items():

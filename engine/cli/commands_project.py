@@ -206,7 +206,7 @@ def cmd_import(args) -> int:
 
 def _import(project, args, explicit: dict, cancel, gate) -> tuple[dict, list, object]:
     """Read, map and check the file (cancellable at each step), then save it: the one write."""
-    from engine import datasets
+    from engine import data_checks, datasets
     from engine.jobs.control import RunCancelled
 
     def check_cancel():
@@ -226,11 +226,14 @@ def _import(project, args, explicit: dict, cancel, gate) -> tuple[dict, list, ob
         frame = datasets.append(project.frame, frame)
     leaks = datasets.find_leaks(frame, project.program.input_names)
     model, context_tokens = _context_of_default_model(project)
+    findings = data_checks.check_table(frame, project.program)
     warnings = datasets.oversized_cells(frame, project.field_names, context_tokens, model=model)
+    warnings += [finding.message for finding in findings]
     result = {"rows": len(frame), "imported": len(raw), "mapping": mapping.fields,
               "id_column": mapping.id_column, "split_column": mapping.split_column,
               "slice_columns": list(mapping.slice_columns),
-              "split_counts": _split_totals(frame), "leaks": len(leaks), "warnings": warnings}
+              "split_counts": _split_totals(frame), "leaks": len(leaks), "warnings": warnings,
+              "findings": [finding.to_json() for finding in findings]}
     committed = False
     try:
         datasets.save_frame(frame, project.data_path, before_replace=gate.enter)
@@ -360,10 +363,11 @@ def _default_text(param) -> str:
 # -- summaries ----------------------------------------------------------------------------------
 
 def project_summary(project) -> dict:
-    from engine import datasets, metrics
+    from engine import data_checks, datasets, metrics
 
     frame = project.frame
     leaks = datasets.find_leaks(frame, project.program.input_names)
+    findings = data_checks.check_table(frame, project.program)
     runs = project.store.list_runs(limit=5)
     return {
         "project": project.name,
@@ -377,6 +381,7 @@ def project_summary(project) -> dict:
         "split_counts": _split_totals(frame),
         "slices": sorted({t for cell in frame["slices"] for t in str(cell).split(";") if t}),
         "leaks": len(leaks),
+        "findings": [finding.to_json() for finding in findings],
         "models": list(project.profiles),
         "recent_runs": [{"run_id": r.run_id, "status": r.status, "optimizer": r.optimizer,
                          "scores": r.scores} for r in runs],
@@ -396,6 +401,8 @@ def print_summary(summary: dict) -> None:
         print(f"  slices: {', '.join(summary['slices'])}")
     if summary["leaks"]:
         print(f"  LEAKAGE: {summary['leaks']} examples appear in two splits; fix before compiling")
+    for finding in summary["findings"]:
+        print(f"  data check: {finding['message']}")
     print(f"  models: {', '.join(summary['models'])}")
     for run in summary["recent_runs"]:
         print(f"  run {run['run_id']}: {run['status']} ({run['optimizer']})")
