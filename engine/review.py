@@ -19,7 +19,8 @@ def approval_blocker(report: dict) -> str | None:
     if "candidate" not in test or "baseline" not in test:
         status = (report.get("status") or "").replace("_", " ")
         return (f"this run ({status}) has no test evaluation of its kept candidate against the baseline; "
-                "evaluate it on validation and test before approving or exporting it")
+                "evaluate it on validation and test before approving or exporting it (`dspy-workbench runs "
+                f"evaluate DIR {report.get('run_id', 'RUN_ID')}`, or Review's Evaluate the kept candidate)")
     return None
 
 

@@ -123,6 +123,7 @@ class ReviewPane(Pane):
         exported(str)          a bundle was written (its folder)
         prompt_rendered()      the example prompt finished rendering
         failed(str)            an action failed (the message is shown in the pane)
+        kept_candidate_evaluated(str)  a stopped run's candidate was evaluated on validation and test
     """
 
     title = "Review"
@@ -132,6 +133,7 @@ class ReviewPane(Pane):
     exported = Signal(str)
     prompt_rendered = Signal()
     failed = Signal(str)
+    kept_candidate_evaluated = Signal(str)
 
     def __init__(self, session, parent: QWidget | None = None):
         super().__init__(session, parent)
@@ -268,6 +270,17 @@ class ReviewPane(Pane):
         for b in (self.approve_btn, self.reject_btn, self.export_btn):
             row.addWidget(b)
         layout.addLayout(row)
+        # A stopped run's kept candidate, measured as a finished run is (engine.jobs.kept_candidate).
+        evaluate_row = QHBoxLayout()
+        self.evaluate_btn = QPushButton("Evaluate the kept candidate")
+        self.evaluate_btn.setToolTip("Score the candidate and the baseline on validation and test with the "
+                                     "run's model, as a finished run is; then it can be approved or rejected")
+        self.evaluate_btn.setVisible(False)
+        self.evaluate_btn.clicked.connect(lambda: self.evaluate_kept_candidate())
+        self.evaluate_status = QLabel()
+        evaluate_row.addWidget(self.evaluate_btn)
+        evaluate_row.addWidget(self.evaluate_status, 1)
+        layout.addLayout(evaluate_row)
         self.approve_btn.clicked.connect(lambda: self.review("approved"))
         self.reject_btn.clicked.connect(lambda: self.review("rejected"))
         self.export_btn.clicked.connect(self.export)
@@ -279,7 +292,7 @@ class ReviewPane(Pane):
     def is_busy(self) -> bool:
         """True while an export or a review is being written (reads and renders do not count:
         they lose nothing, and `shutdown` waits for them)."""
-        return self._workers.busy("export") or self._workers.busy("review")
+        return self._workers.busy("export") or self._workers.busy("review") or self._workers.busy("evaluate")
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:
         self._prompt_timer.stop()
@@ -578,6 +591,8 @@ class ReviewPane(Pane):
         self.reject_btn.setToolTip(why)
         self.approve_btn.setEnabled(reviewable and blocker is None)
         self.approve_btn.setToolTip(why or (blocker[:1].upper() + blocker[1:] + "." if blocker else ""))
+        self.evaluate_btn.setVisible(bool(blocker))
+        self.evaluate_btn.setEnabled(bool(blocker) and not self._workers.busy("evaluate"))
         if blocker:
             self.review_state.setText(f"Cannot be approved or exported yet: {blocker}.")
             self.review_state.setStyleSheet(f"color: {warn_color(self).name()}")
@@ -635,6 +650,37 @@ class ReviewPane(Pane):
     def _prompt_failed(self, message: str) -> None:
         self.prompt_status.setText(f"Could not render the prompt: {message}")
         self.prompt_rendered.emit()
+
+    # -- evaluating a stopped run's candidate -------------------------------------------------------------
+
+    def evaluate_kept_candidate(self) -> None:
+        """Run the evaluations a stopped run did not reach, in the background; then show the run again."""
+        from engine.jobs.kept_candidate import KeptCandidateJob
+
+        if self._data is None or self._workers.busy("evaluate"):
+            return
+        project, run_id = self.session.project, self._data["record"].run_id
+        self.evaluate_btn.setEnabled(False)
+        self.evaluate_status.setText("Evaluating on validation and test…")
+
+        def work():
+            job = KeptCandidateJob(project, run_id)
+            job.prepare()
+            return job.run()
+
+        self._workers.spawn("evaluate", work, on_result=lambda _record: self._kept_evaluated(run_id),
+                            on_error=self._kept_failed)
+
+    def _kept_evaluated(self, run_id: str) -> None:
+        self.evaluate_status.setText("Evaluated.")
+        self.kept_candidate_evaluated.emit(run_id)
+        self.session.runs_changed.emit()
+        self._load(run_id)
+
+    def _kept_failed(self, message: str) -> None:
+        self.evaluate_status.setText("")
+        self.evaluate_btn.setEnabled(True)
+        self._show_error(message)
 
     # -- decisions --------------------------------------------------------------------------------------------
 

@@ -61,6 +61,13 @@ def register(sub) -> None:
     s.add_argument("run_id")
     add_json_flag(s)
     s.set_defaults(handler=cmd_runs_show)
+    s = rsub.add_parser("evaluate", help="evaluate a stopped run's kept candidate on validation and test, "
+                                         "as a finished run is (then it can be reviewed)")
+    s.add_argument("dir")
+    s.add_argument("run_id")
+    s.add_argument("--allow-uncalibrated-judge", action="store_true", help=ALLOW_UNCALIBRATED_HELP)
+    add_json_flag(s)
+    s.set_defaults(handler=cmd_runs_evaluate)
     s = rsub.add_parser("compare", help="two runs side by side: settings, scores, chosen prompts")
     s.add_argument("dir")
     s.add_argument("run_a")
@@ -208,6 +215,27 @@ def cmd_runs_list(args) -> int:
               f"{row['model']} {row['revision'][:19]}  {row['lm_calls']} calls, cost {cost_text(row['cost_usd'])}  "
               f"{row['review'] or 'unreviewed'}")
     return 0
+
+
+def cmd_runs_evaluate(args) -> int:
+    from engine.cli.main import print_json
+    from engine.cli.progress import StderrProgress, run_cancellable
+    from engine.jobs.kept_candidate import KeptCandidateJob
+    from engine.project import Project
+    from engine.reports import run_report
+
+    project = Project.open(args.dir)
+    job = KeptCandidateJob(project, args.run_id, sink=StderrProgress(),
+                           allow_uncalibrated_judge=args.allow_uncalibrated_judge)
+    job.prepare()
+    with _stdout_to_stderr():
+        record = run_cancellable(job.run, job.cancel)
+    report = run_report(project, record)
+    if args.json:
+        print_json(report)
+    else:
+        print_run(report)
+    return 0 if not job.missing() else 130
 
 
 def cmd_runs_show(args) -> int:

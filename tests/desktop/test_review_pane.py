@@ -204,3 +204,21 @@ def test_approving_a_candidate_that_failed_its_gates_asks_and_needs_a_note(pane,
     with qtbot.waitSignal(pane.review_saved, timeout=20_000):
         pane.review("approved")
     assert answers.questions and "failed its release gates" in answers.questions[-1]
+
+
+def test_evaluate_the_kept_candidate_makes_a_stopped_run_reviewable_in_the_pane(pane, sample_session, qtbot):
+    from tests.engine.test_review import _cancelled_before_test
+
+    record = _cancelled_before_test(sample_session.project)
+    sample_session.runs_changed.emit()
+    with qtbot.waitSignal(pane.run_loaded, timeout=20_000, check_params_cb=lambda rid: rid == record.run_id):
+        pane.show_run(record.run_id)
+    assert pane.evaluate_btn.isVisibleTo(pane) and pane.evaluate_btn.isEnabled()
+    errors = []
+    pane.failed.connect(errors.append)
+    with qtbot.waitSignals([pane.kept_candidate_evaluated, pane.run_loaded], timeout=60_000, order="strict"):
+        pane.evaluate_btn.click()
+    assert not errors
+    assert not pane.evaluate_btn.isVisibleTo(pane)
+    assert pane.reject_btn.isEnabled()
+    assert "no test evaluation" not in pane.review_state.text()

@@ -65,3 +65,22 @@ def test_a_run_stopped_before_its_test_evaluation_is_not_exported(sample_project
     with pytest.raises(WorkbenchError, match="cannot be exported: .*no test evaluation"):
         export_run(sample_project, record.run_id, tmp_path / "bundle")
     assert not (tmp_path / "bundle").exists()
+
+
+def test_evaluating_the_kept_candidate_makes_a_stopped_run_reviewable(sample_project, scripted_connect, capsys):
+    from engine.cli.main import main
+    from engine.reports import run_report
+
+    scripted_connect(default={"urgency": "low"})
+    record = _cancelled_before_test(sample_project)
+    assert main(["runs", "evaluate", str(sample_project.root), record.run_id, "--json"]) == 0
+    capsys.readouterr()
+    evaluated = sample_project.store.get_run(record.run_id)
+    report = run_report(sample_project, evaluated)
+    assert approval_blocker(report) is None
+    assert {"baseline", "candidate"} <= set(report["evaluations"]["test"])
+    assert evaluated.status == "cancelled" and evaluated.lm_calls > record.lm_calls
+    assert main(["runs", "evaluate", str(sample_project.root), record.run_id]) == 2  # nothing left to evaluate
+    assert "already evaluated" in capsys.readouterr().err
+    assert review_run(sample_project, record.run_id, "approved", note="measured after the stop",
+                      accept_failed_gates=True).review.decision == "approved"
