@@ -399,8 +399,8 @@ class ImportDialog(QDialog):
 
     def _start_check(self) -> None:
         project = self.session.project
-        if self.raw is None or self._busy or project is None or not self.isVisible():
-            return  # closed, or the project went away before the timer fired: nothing to check against
+        if self.raw is None or self._busy or project is None:
+            return  # the project went away before the timer fired: nothing to check against
         append = self.append_button.isChecked()
         raw, mapping, source = self.raw, self.mapping(), Path(self.path).name
         current, program, request = (project.frame if append else None), project.program, self._check_request
