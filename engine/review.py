@@ -17,10 +17,10 @@ def approval_blocker(report: dict) -> str | None:
     """
     test = (report.get("evaluations") or {}).get("test") or {}
     if "candidate" not in test or "baseline" not in test:
-        status = (report.get("status") or "").replace("_", " ")
+        status, run_id = (report.get("status") or "").replace("_", " "), report.get("run_id", "RUN_ID")
         return (f"this run ({status}) has no test evaluation of its kept candidate against the baseline; "
                 "evaluate it on validation and test before approving or exporting it (`dspy-workbench runs "
-                f"evaluate DIR {report.get('run_id', 'RUN_ID')}`, or Review's Evaluate the kept candidate)")
+                f"evaluate DIR {run_id}`, or Review's Evaluate the kept candidate)")
     return None
 
 
