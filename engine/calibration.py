@@ -267,7 +267,7 @@ def kappa_interval(human: list[bool], judge: list[bool], *, resamples: int = BOO
         return None
     kappas = (observed[defined] - expected[defined]) / (1 - expected[defined])
     low, high = np.percentile(kappas, [2.5, 97.5])
-    return float(low), float(high)
+    return round(float(low), 12) + 0.0, round(float(high), 12) + 0.0  # never "-0.00"
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
@@ -406,6 +406,10 @@ def run_calibration(project, labels: list[HumanLabel], *, model: str | None = No
     warnings = label_warnings(done_labels, figs["kappa"])
     if unparsed:
         warnings.append(f"{unparsed} of the judge's answers did not parse and count as a fail")
+    verdicts_given = {value >= 0.5 for value in judged.values()}
+    if len(done_labels) > 1 and len(verdicts_given) == 1:
+        warnings.append(f"the judge gave every output the same verdict ({'pass' if verdicts_given.pop() else 'fail'}): "
+                        "it does not tell good answers from bad ones")
     if status != "succeeded":
         warnings.append(f"stopped after {len(done_labels)} of {len(labels)} labels ({status}); nothing was stored")
     disagreements = []

@@ -143,6 +143,7 @@ def test_few_labels_or_one_kind_get_a_warning(resolution_project, scripted_conne
     result = calibration.run_calibration(resolution_project, labels)
     assert any("only 8 labels" in w for w in result.warnings)
     assert any("every label is a pass" in w for w in result.warnings)
+    assert any("the judge gave every output the same verdict (fail)" in w for w in result.warnings)
 
 
 def test_a_cancelled_calibration_stores_nothing(resolution_project, scripted_connect):

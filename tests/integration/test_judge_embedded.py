@@ -32,15 +32,16 @@ def test_the_embedded_judge_is_calibrated_on_the_samples_labels_and_reports_hone
     assert result["agreement"] == pytest.approx((c["tp"] + c["tn"]) / 39)
     assert result["passed"] is (result["kappa"] is not None and result["kappa"] >= 0.6)
     assert len(result["disagreements"]) == c["fn"] + c["fp"]
-    print(f"\nembedded judge on support-resolution: n={result['n']} agreement {result['agreement']:.3f} "
-          f"kappa {result['kappa']} CI {result['kappa_ci95']} TPR {result['tpr']} TNR {result['tnr']} "
-          f"confusion {c} calls {result['judge_calls']}")
     # The judge's calls are cached by the model's revision: an identical calibration makes no real call.
     assert result["judge_calls"]["judge_calls"] == 39
     assert main(["metric", "calibrate", str(folder), "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["judge_calls"]["judge_calls"] == 0 and again["judge_calls"]["judge_cached_calls"] == 39
     assert again["kappa"] == result["kappa"]
+    with capsys.disabled():
+        print(f"\nembedded judge on support-resolution: n={result['n']} agreement {result['agreement']:.3f} "
+              f"kappa {result['kappa']} CI {result['kappa_ci95']} TPR {result['tpr']} TNR {result['tnr']} "
+              f"confusion {c} calls {result['judge_calls']}")
     # The refusal follows: the sample's judge is not trusted unless the model agreed with people.
     code = main(["compile", str(folder), "--limit", "2"])
     _, err = capsys.readouterr()
