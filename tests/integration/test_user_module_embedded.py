@@ -34,7 +34,7 @@ def test_the_ticket_facts_module_compiles_on_the_embedded_model_and_its_bundle_s
     for split in ("validation", "test"):
         for which in ("baseline", "candidate"):
             figures = report["evaluations"][split][which]
-            assert figures["n"] == 2 and figures["parse_failures"] == 0 and figures["errors"] == 0
+            assert figures["n"] == 2 and figures["parse_failures"] == 0
     assert report["lm_calls"] >= 16  # two predictors per example
 
     bundle = tmp_path / "artifact"
