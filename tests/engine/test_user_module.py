@@ -370,3 +370,13 @@ def test_every_optimizer_compiles_a_user_module(tmp_path, scripted_connect, key)
     assert record.status == "succeeded", record.error
     assert {"extract", "classify"} <= set(record.program_state)
     assert set(record.scores) == {"validation", "test"}
+
+
+@pytest.mark.parametrize("source", ["../outside.py", "/etc/passwd", "programs/../../x.py", "programs/sub/x.py",
+                                    "programs/x.txt"])
+def test_a_module_source_outside_the_projects_programs_folder_is_refused_at_open(empty_project, source):
+    set_sample_module(empty_project)
+    path = empty_project.root / "project.toml"
+    path.write_text(path.read_text().replace('source = "programs/ticket_facts.py"', f"source = {json.dumps(source)}"))
+    with pytest.raises(ProgramError, match="must be a .py file in the project's programs/ folder"):
+        Project.open(empty_project.root)
