@@ -6,6 +6,7 @@ import time
 import dspy
 import pytest
 
+from engine.adapters import make_adapter
 from engine.jobs.control import CancelToken, RunCancelled
 from engine.jobs.evaluate import EvaluateJob, EvaluateSettings
 from engine.jobs.instrument import RunMeter
@@ -54,6 +55,9 @@ def test_cancel_during_the_choice_scoring_prior_ends_an_evaluation_within_a_seco
 
 def test_cancel_stops_a_generation_in_flight_within_a_second():
     connected = connect(embedded_profile())
+    # DSPy's chat format: free text, no grammar (a compact schema allowing 2000 tokens of text
+    # makes llama.cpp's grammar parser give up, and llama-cpp-python then crashes while sampling)
+    adapter = make_adapter("chat")
     lm = connected.lm.copy(cache=False, max_tokens=2000)
     engine = shared_engine(model_path(), embedded_profile().context_tokens)
     meter = RunMeter()
@@ -61,7 +65,7 @@ def test_cancel_stops_a_generation_in_flight_within_a_second():
 
     def generate():
         try:
-            with dspy.context(lm=lm, adapter=connected.adapter), meter.context():
+            with dspy.context(lm=lm, adapter=adapter), meter.context():
                 dspy.Predict("topic -> essay")(topic="the history of every city in Europe, in full detail")
             outcome["ended"] = "finished"
         except RunCancelled:
