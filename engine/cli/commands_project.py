@@ -25,6 +25,7 @@ def register(sub) -> None:
     p = sub.add_parser("app", help="open the DSPy Workbench window on a project or a sample")
     p.add_argument("dir", nargs="?")
     p.add_argument("--sample", help="open (creating on first use) your copy of a bundled sample")
+    p.add_argument("--artifact", metavar="PATH", help="open an exported bundle for review (no project needed)")
     p.set_defaults(handler=cmd_app)
 
     p = sub.add_parser("import", help="import a CSV / JSONL / Parquet file as the project's examples")
@@ -122,6 +123,8 @@ def cmd_app(args) -> int:
     """Open the window; without a display or the desktop package, print the project's summary."""
     from engine.project import Project
 
+    if args.artifact:
+        return _app_artifact(args.artifact)
     if args.sample:
         project = sample_project(args.sample)
     elif args.dir:
@@ -138,6 +141,19 @@ def cmd_app(args) -> int:
         raise WorkbenchError("name a project folder, or use --sample support-triage")
     print_summary(project_summary(project))
     return 0
+
+
+def _app_artifact(path: str) -> int:
+    from pathlib import Path
+
+    if not Path(path).expanduser().exists():
+        raise WorkbenchError(f"{path} does not exist; give the folder of an exported bundle")
+    try:
+        from desktop.artifacts.launch import main as artifact_main
+    except ImportError:
+        raise WorkbenchError("the window is not installed here; review the bundle with "
+                             f"`dspy-workbench artifact show {path}`") from None
+    return artifact_main(path)
 
 
 def sample_project(name: str):
