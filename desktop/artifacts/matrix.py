@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPus
                                QVBoxLayout, QWidget)
 
 from desktop import background
-from desktop.artifacts.plain import item, one_line, plain_label, score_text
-from desktop.panes.common import bad_color, good_color, heading, short_revision, tint, warn_color
+from desktop.artifacts.plain import item, one_line, plain_heading, plain_label, score_text
+from desktop.panes.common import bad_color, good_color, short_revision, tint, warn_color
 
 PATHS_ROLE = Qt.ItemDataRole.UserRole  # a cell's bundle paths, newest first
 
@@ -55,7 +55,7 @@ class MatrixWindow(QWidget):
         self.setWindowTitle("Artifacts — compilation matrix")
         self.resize(1100, 560)
         layout = QVBoxLayout(self)
-        layout.addWidget(heading("Compilation matrix"))
+        layout.addWidget(plain_heading("Compilation matrix"))
         layout.addWidget(plain_label(
             "One row per program version, one column per exact model revision. An artifact belongs to "
             "one pair: a revision without a cell needs its own compile and evaluation. Double-click a cell "
@@ -146,11 +146,11 @@ class MatrixWindow(QWidget):
         table.setColumnCount(len(revisions))
         for c, revision in enumerate(revisions):
             names = sorted({e["model"]["name"] for e in matrix.entries if e["model"]["revision"] == revision})
-            header = item(f"{', '.join(names)}\n{short_revision(revision, 24)}")
+            header = item(f"{', '.join(map(one_line, names))}\n{one_line(short_revision(revision, 24))}", lines=True)
             header.setToolTip(one_line(revision))
             table.setHorizontalHeaderItem(c, header)
         for r, (name, fingerprint) in enumerate(programs):
-            header = item(f"{name}\n{short_revision(fingerprint, 16)}")
+            header = item(f"{one_line(name)}\n{one_line(short_revision(fingerprint, 16))}", lines=True)
             header.setToolTip(one_line(f"{name} {fingerprint}"))
             table.setVerticalHeaderItem(r, header)
             for c, revision in enumerate(revisions):
@@ -175,7 +175,7 @@ class MatrixWindow(QWidget):
             cell.setForeground(self.palette().placeholderText())
             cell.setData(PATHS_ROLE, [])
             return cell
-        cell = item("\n".join(cell_text(e) for e in entries), tooltip=False)
+        cell = item("\n".join(one_line(cell_text(e)) for e in entries), tooltip=False, lines=True)
         cell.setToolTip("\n".join(one_line(f"{e['path']} (run {e['run_id']}, exported {e['created_at']})")
                                   for e in entries))
         newest = entries[0]

@@ -27,9 +27,18 @@ def plain_label(text: str = "", *, wrap: bool = True) -> QLabel:
     return label
 
 
-def item(text, *, tooltip: bool = True, right: bool = False) -> QTableWidgetItem:
-    """A read-only table cell (table items are plain text) holding `text` made printable."""
-    shown = one_line(text)
+def plain_heading(text: str) -> QLabel:
+    from desktop.panes.common import heading
+
+    label = heading(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def item(text, *, tooltip: bool = True, right: bool = False, lines: bool = False) -> QTableWidgetItem:
+    """A read-only table cell (table items are plain text) holding `text` made printable (line by
+    line with `lines`, for cells whose line breaks are ours)."""
+    shown = "\n".join(one_line(line) for line in str(text).split("\n")) if lines else one_line(text)
     cell = QTableWidgetItem(shown)
     cell.setFlags(cell.flags() & ~Qt.ItemFlag.ItemIsEditable)
     if tooltip:

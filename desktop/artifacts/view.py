@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QHBoxLayout, QHea
                                QPlainTextEdit, QPushButton, QTableWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from desktop import background
-from desktop.artifacts.plain import item, one_line, plain_label, score_text
-from desktop.panes.common import bad_color, good_color, heading, monospace_font, warn_color
+from desktop.artifacts.plain import item, one_line, plain_heading, plain_label, score_text
+from desktop.panes.common import bad_color, good_color, monospace_font, warn_color
 
 VERDICT_COLORS = {"project": good_color, "signed": good_color, "unverified": warn_color,
                   "changed": bad_color, "executable": bad_color}
@@ -106,7 +106,7 @@ class ArtifactWindow(QWidget):
         self.setWindowTitle(f"Artifact — {Path(self.path).name}")
         self.resize(1100, 760)
         layout = QVBoxLayout(self)
-        layout.addWidget(heading("Artifact"))
+        layout.addWidget(plain_heading("Artifact"))
         self.path_label = plain_label(one_line(self.path))
         layout.addWidget(self.path_label)
         self.verdict_label = plain_label("Checking the files against the manifest…")
@@ -165,8 +165,7 @@ class ArtifactWindow(QWidget):
         verdict = data.verdict
         self.verdict_label.setText(one_line(verdict.text[:1].upper() + verdict.text[1:]))
         self.verdict_label.setStyleSheet(f"color: {VERDICT_COLORS.get(verdict.kind, bad_color)(self).name()}")
-        notes = [*verdict.problems[1:] if verdict.kind == "changed" and len(verdict.problems) > 1 else [],
-                 *verdict.notes]
+        notes = list(verdict.notes)  # the verdict's text already names every change
         self.notes_label.setText("\n".join("• " + one_line(n) for n in notes))
         self.notes_label.setVisible(bool(notes))
         if data.view.kind == "bundle":
@@ -278,7 +277,7 @@ class ArtifactWindow(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         v.addWidget(self.scores_table, 2)
-        v.addWidget(heading("Release gates"))
+        v.addWidget(plain_heading("Release gates"))
         self.gates_label = plain_label()
         v.addWidget(self.gates_label)
         v.addStretch(1)

@@ -28,7 +28,6 @@ def open_artifact_window(main_window, path: str | Path | None = None):
     window = ArtifactWindow(path, project=main_window.session.project, parent=main_window)
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     window.show()
-    window.raise_()
     return window
 
 
@@ -41,7 +40,7 @@ def show_matrix_window(main_window):
         if project is not None:
             existing.add_path(project.root / "artifacts")
         existing.show()
-        existing.raise_()
+        existing.activateWindow()
         return existing
     paths = [project.root / "artifacts"] if project is not None else []
     window = MatrixWindow(paths, open_artifact=lambda p: open_artifact_window(main_window, p), parent=main_window)

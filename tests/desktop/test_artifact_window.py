@@ -247,7 +247,7 @@ def test_two_selected_artifacts_diff_in_the_window(qtbot, artifacts_folder):
     dialog = shown.args[0]
     qtbot.addWidget(dialog)
     settings = {row["key"]: row for row in dialog.comparison["settings"]}
-    assert settings["params.k"]["differs"] and not settings["model_revision"]["differs"]
+    assert settings["params.k"]["differs"] and not settings["revision"]["differs"]
     assert dialog.header.textFormat() == Qt.TextFormat.PlainText
     assert str(artifacts_folder / "a") in dialog.header.text() or str(artifacts_folder / "b") in dialog.header.text()
     differing = [dialog.settings_table.item(r, 0).text() for r in range(dialog.settings_table.rowCount())
@@ -255,11 +255,12 @@ def test_two_selected_artifacts_diff_in_the_window(qtbot, artifacts_folder):
     assert any("k" in label for label in differing)
 
 
-def test_a_project_without_artifacts_shows_an_empty_matrix(qtbot, sample_project):
-    window = MatrixWindow([sample_project.root / "artifacts"])
+def test_a_folder_that_does_not_exist_yet_leaves_the_matrix_empty(qtbot, tmp_path):
+    window = MatrixWindow([tmp_path / "artifacts"])
     qtbot.addWidget(window)
     assert window.table.rowCount() == 0
     assert "does not exist" in window.folders_label.text()
+    assert not window.diff_btn.isEnabled() and not window.open_btn.isEnabled()
 
 
 def test_the_main_window_opens_an_artifact_without_a_project(qtbot, bundle):
