@@ -4,7 +4,9 @@ One image per pane at 1280x800 (start.png, dataset.png, program.png, ...), after
 the embedded model so Runs and Review show real figures (`--no-runs` skips it), a MIPROv2 run
 mid-search (runs-miprov2-live.png) and the two runs compared (compare-runs.png), the Dataset pane
 with a leak (dataset-leakage.png), the import dialog (import-dialog.png) and the add-profile
-dialog (models-add-profile.png); `--dark` renders the same in dark mode. Runs offscreen in throw-away folders: the user's settings, projects
+dialog (models-add-profile.png), and the artifact windows on bundles of those runs (artifact-view.png,
+artifact-prompt.png, artifact-matrix.png, artifact-diff.png; `--artifacts` renders only these, after
+two quick compiles); `--dark` renders the same in dark mode. Runs offscreen in throw-away folders: the user's settings, projects
 and logs are never touched. Used for the docs and to eyeball layout changes.
 """
 
@@ -125,7 +127,73 @@ def _add_profile_dialog(app, window, path: Path) -> Path:
     return path
 
 
-def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True) -> list[Path]:
+def _artifact_shots(app, window, project, out: Path, suffix: str) -> list[Path]:
+    """The artifact windows (#18) on bundles exported from this project's runs: one artifact opened
+    (artifact-view.png, its prompt tab artifact-prompt.png), the compilation matrix
+    (artifact-matrix.png) and the diff of two bundles (artifact-diff.png)."""
+    from engine.artifacts import export_run, record_review
+
+    records = [r for r in project.store.list_runs() if r.program_state is not None][:2]
+    folder = project.root / "artifacts"
+    bundles = []
+    for number, record in enumerate(records, 1):
+        bundles.append(folder / f"{project.name}-{number}")
+        if not bundles[-1].exists():
+            export_run(project, record.run_id, bundles[-1])
+    if not bundles:
+        return []
+    record_review(bundles[0], "approved", note="adversarial slice read through; gates as agreed",
+                  reviewer="ana")
+    written = []
+    view = window.open_artifact(bundles[0])
+    view.resize(1180, 780)
+    _wait(app, lambda: view.data is not None and not view._rendering, timeout_s=120)
+    written.append(_grab_widget(app, view, out / f"artifact-view{suffix}.png"))
+    view.tabs.setCurrentIndex(3)
+    view.set_inputs({name: text for name, text in zip(view.input_edits, (
+        "My parcel was due two weeks ago and still has not arrived.",
+        "Late Delivery Policy: a parcel more than 10 days late is refunded in full."))})
+    _wait(app, lambda: view.prompt_view.toPlainText().count("two weeks ago") > 0 and not view._rendering,
+          timeout_s=120)
+    written.append(_grab_widget(app, view, out / f"artifact-prompt{suffix}.png"))
+    view.close()
+    matrix = window.show_artifacts()
+    matrix.resize(1100, 460)
+    _wait(app, lambda: matrix.matrix is not None and not matrix._loading, timeout_s=120)
+    written.append(_grab_widget(app, matrix, out / f"artifact-matrix{suffix}.png"))
+    if len(bundles) == 2:
+        shown = []
+        matrix.diff_shown.connect(shown.append)
+        matrix.table.setCurrentCell(0, 0)
+        matrix.table.item(0, 0).setSelected(True)
+        matrix.diff_selected()
+        _wait(app, lambda: bool(shown), timeout_s=120)
+        shown[0].resize(1100, 720)
+        written.append(_grab_widget(app, shown[0], out / f"artifact-diff{suffix}.png"))
+        shown[0].close()
+    matrix.close()
+    return written
+
+
+def _grab_widget(app, widget, path: Path) -> Path:
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.02)
+    widget.grab().save(str(path))
+    print(path)
+    return path
+
+
+def _quick_runs(project) -> None:
+    """Two small compiles on the embedded model, for the artifact screenshots alone (--artifacts)."""
+    from engine.jobs.compile import CompileJob, CompileSettings
+
+    for k in (2, 4):
+        CompileJob(project, CompileSettings("labeled-fewshot", {"k": k}, limit=6)).run()
+
+
+def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True,
+           artifacts_only: bool = False) -> list[Path]:
     """Write the screenshots to `out_dir`; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -151,6 +219,14 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True) -
     window = MainWindow()
     window.resize(*SIZE)
     window.show()
+    if artifacts_only:
+        project = Project.create(scratch / "projects" / "support-triage", sample="support-triage")
+        _quick_runs(project)
+        window.open_project(project.root)
+        _wait(application, lambda: window.session.is_open)
+        written += _artifact_shots(application, window, window.session.project, out, suffix)
+        window.close()
+        return written
     written.append(_grab(application, window, out / f"start-empty{suffix}.png"))
 
     project = Project.create(scratch / "projects" / "support-triage", sample="support-triage")
@@ -188,6 +264,8 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True) -
     dialog.reject()
 
     written.append(_add_profile_dialog(application, window, out / f"models-add-profile{suffix}.png"))
+    if with_runs:
+        written += _artifact_shots(application, window, window.session.project, out, suffix)
     window.close()
     return written
 
@@ -195,9 +273,9 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True) -
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print("usage: python -m desktop.screenshots OUT_DIR [--dark] [--no-runs]")
+        print("usage: python -m desktop.screenshots OUT_DIR [--dark] [--no-runs | --artifacts]")
         return 2
-    render(args[0], dark="--dark" in args, with_runs="--no-runs" not in args)
+    render(args[0], dark="--dark" in args, with_runs="--no-runs" not in args, artifacts_only="--artifacts" in args)
     return 0
 
 
