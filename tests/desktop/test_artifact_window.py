@@ -276,3 +276,11 @@ def test_the_main_window_opens_an_artifact_without_a_project(qtbot, bundle):
     assert window.isVisible() and window.verdict_label.text() == "Files match the manifest; origin unverified"
     matrix = main.show_artifacts()
     assert matrix.isVisible() and matrix.paths == []
+
+
+def test_app_artifact_refuses_a_path_that_does_not_exist(tmp_path, capsys):
+    from engine.cli.main import main
+
+    code = main(["app", "--artifact", str(tmp_path / "nowhere")])
+    assert code == 2
+    assert "does not exist; give the folder of an exported bundle" in capsys.readouterr().err
