@@ -132,14 +132,17 @@ def _artifact_shots(app, window, project, out: Path, suffix: str) -> list[Path]:
     (artifact-view.png, its prompt tab artifact-prompt.png), the compilation matrix
     (artifact-matrix.png) and the diff of two bundles (artifact-diff.png)."""
     from engine.artifacts import export_run, record_review
+    from engine.errors import WorkbenchError
 
-    records = [r for r in project.store.list_runs() if r.program_state is not None][:2]
     folder = project.root / "artifacts"
-    bundles = []
-    for number, record in enumerate(records, 1):
-        bundles.append(folder / f"{project.name}-{number}")
-        if not bundles[-1].exists():
-            export_run(project, record.run_id, bundles[-1])
+    bundles = sorted(p for p in folder.iterdir() if (p / "manifest.json").is_file()) if folder.is_dir() else []
+    for record in project.store.list_runs(status="succeeded")[:2] if not bundles else []:
+        target = folder / f"{project.name}-{record.run_id}"
+        try:
+            export_run(project, record.run_id, target)
+            bundles.append(target)
+        except WorkbenchError as exc:  # a run without a program: nothing to show for it
+            print(f"not exported: {exc}")
     if not bundles:
         return []
     record_review(bundles[0], "approved", note="adversarial slice read through; gates as agreed",
@@ -161,11 +164,10 @@ def _artifact_shots(app, window, project, out: Path, suffix: str) -> list[Path]:
     matrix.resize(1100, 460)
     _wait(app, lambda: matrix.matrix is not None and not matrix._loading, timeout_s=120)
     written.append(_grab_widget(app, matrix, out / f"artifact-matrix{suffix}.png"))
-    if len(bundles) == 2:
+    if len(bundles) >= 2:
         shown = []
         matrix.diff_shown.connect(shown.append)
-        matrix.table.setCurrentCell(0, 0)
-        matrix.table.item(0, 0).setSelected(True)
+        matrix.table.selectAll()  # the first two artifacts of the matrix
         matrix.diff_selected()
         _wait(app, lambda: bool(shown), timeout_s=120)
         shown[0].resize(1100, 720)

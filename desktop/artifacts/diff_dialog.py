@@ -30,6 +30,7 @@ class ArtifactDiffDialog(CompareDialog):
         super().__init__(comparison, parent)
         paths, intact = comparison["paths"], comparison["intact"]
         self.setWindowTitle("Diff artifacts")
+        self.layout().itemAt(0).widget().setText("Diff artifacts")  # the runs dialog's heading
         self.header.setTextFormat(Qt.TextFormat.PlainText)
         self.header.setText("\n".join(
             f"{side.upper()}  {one_line(paths[side])}  (run {one_line(comparison['run_' + side])}"

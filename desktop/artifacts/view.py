@@ -219,6 +219,15 @@ class ArtifactWindow(QWidget):
                 rows.append((f"stage {one_line(stage.get('name', ''))}",
                              f"{one_line(stage.get('module', ''))}: {', '.join(map(one_line, stage.get('inputs', [])))}"
                              f" → {', '.join(map(one_line, stage.get('outputs', [])))}"))
+        review = m.review
+        rows += ["Review",
+                 ("at export", review.status + (f" by {review.reviewer}" if review.reviewer else "")
+                  + (f" at {review.at}" if review.at else "") + (f": {review.note}" if review.note else "")),
+                 ("now", self.data.effective_review if self.data else "")]
+        for entry in self.data.reviews if self.data else []:
+            rows.append(("review record", f"{entry.verdict} by {entry.reviewer or 'unknown'} at {entry.at}"
+                         + (f": {entry.note}" if entry.note else "")
+                         + ("" if entry.current else " (made for an earlier manifest)")))
         rows += ["Model",
                  ("provider", m.model.provider), ("name", m.model.name), ("exact revision", m.model.revision),
                  ("profile", m.model.profile),
@@ -233,21 +242,12 @@ class ArtifactWindow(QWidget):
         rows.append("Data splits")
         for split, info in sorted(m.splits.items()):
             info = info if isinstance(info, dict) else {}
-            rows.append((f"{one_line(split)}", f"n={one_line(info.get('n'))}  sha256 {one_line(info.get('sha256'))}"))
+            rows.append((f"{one_line(split)}", f"n={'—' if info.get('n') is None else one_line(info.get('n'))}  sha256 {one_line(info.get('sha256'))}"))
         rows.append("Library versions")
         for name, version in sorted(m.library_versions.items()):
             if isinstance(version, dict):
                 version = ", ".join(f"{k} {v}" for k, v in sorted(version.items()))
             rows.append((name, version))
-        review = m.review
-        rows += ["Review",
-                 ("at export", review.status + (f" by {review.reviewer}" if review.reviewer else "")
-                  + (f" at {review.at}" if review.at else "") + (f": {review.note}" if review.note else "")),
-                 ("now", self.data.effective_review if self.data else "")]
-        for entry in self.data.reviews if self.data else []:
-            rows.append(("review record", f"{entry.verdict} by {entry.reviewer or 'unknown'} at {entry.at}"
-                         + (f": {entry.note}" if entry.note else "")
-                         + ("" if entry.current else " (made for an earlier manifest)")))
         rows += ["Run",
                  ("run", m.run_id), ("project", m.project), ("exported", m.created_at), ("run status", m.run_status),
                  ("LM calls", f"{m.lm_calls} ({m.cached_calls} cached)"),
@@ -306,10 +306,10 @@ class ArtifactWindow(QWidget):
             self.gates_label.setText("No release gates were set for this run.")
             self.gates_label.setStyleSheet("")
             return
-        lines = [("Passed" if gates.get("passed") else "FAILED") + " on the test split:"]
+        lines = ["Passed:" if gates.get("passed") else "FAILED:"]
         for gate in checked if isinstance(checked, list) else []:
             if isinstance(gate, dict):
-                lines.append(f"  {one_line(gate.get('slice'))} ≥ {one_line(gate.get('min_score'))}")
+                lines.append(f"  minimum for {one_line(gate.get('slice'))}: {one_line(gate.get('min_score'))}")
         lines += [f"  ✗ {one_line(f)}" for f in gates.get("failures") or []]
         self.gates_label.setText("\n".join(lines))
         color = good_color(self) if gates.get("passed") else bad_color(self)
