@@ -189,6 +189,8 @@ class MainWindow(QMainWindow):
         file.addAction("&Open…", lambda: self.open_project(), QKeySequence.StandardKey.Open)
         self.recent_menu = file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file.addAction("Open &artifact…", lambda: self.open_artifact())
+        file.addAction("Artifact&s…", lambda: self.show_artifacts())
         file.addSeparator()
         self.save_action = file.addAction("&Save", self.save_now, QKeySequence.StandardKey.Save)
         self.save_action.setToolTip("Changes are saved automatically; this saves right now")
@@ -325,6 +327,19 @@ class MainWindow(QMainWindow):
             self.start_pane.set_recent(self.settings.recent_projects())
             return
         self._start_loading(str(path), lambda: _load_project(str(path)))
+
+    def open_artifact(self, path: str | Path | None = None):
+        """Open an exported bundle (or a DSPy save) in its own window; no project or network needed.
+        Asks for the folder when `path` is None. Returns the window (None when the user cancelled)."""
+        from desktop.artifacts.windows import open_artifact_window
+
+        return open_artifact_window(self, path)
+
+    def show_artifacts(self):
+        """The compilation matrix of the open project's artifacts/ and the folders the user adds."""
+        from desktop.artifacts.windows import show_matrix_window
+
+        return show_matrix_window(self)
 
     def new_project(self, sample: str | None, folder: str | Path | None = None) -> None:
         """Create a project from a sample (or empty) in `folder` (asks when None) and open it."""

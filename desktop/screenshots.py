@@ -6,11 +6,13 @@ mid-search (runs-miprov2-live.png) and the two runs compared (compare-runs.png),
 with a leak (dataset-leakage.png), the import dialog (import-dialog.png) and the add-profile
 dialog (models-add-profile.png), a file checked against the program in the import dialog and then in
 the Dataset pane (import-data-checks.png, dataset-data-checks.png; `--only-data-checks` renders just
-these), and the support-resolution sample's judge metric, its Calibrate
-tab (the judge run on the sample's labels on the embedded model unless `--no-runs`) and the Runs
-pane refusing the unchecked judge (metric-judge.png, metric-calibrate.png, runs-judge-refused.png;
-`--only-judge` renders just these). `--dark` renders the same in dark mode. Runs offscreen in
-throw-away folders: the user's settings, projects and logs are never touched. Used for the docs and to eyeball layout changes.
+these), the artifact windows on bundles of those runs (artifact-view.png, artifact-prompt.png,
+artifact-matrix.png, artifact-diff.png; `--artifacts` renders only these, after two quick compiles),
+and the support-resolution sample's judge metric, its Calibrate tab (the judge run on the sample's
+labels on the embedded model unless `--no-runs`) and the Runs pane refusing the unchecked judge
+(metric-judge.png, metric-calibrate.png, runs-judge-refused.png; `--only-judge` renders just these).
+`--dark` renders the same in dark mode. Runs offscreen in throw-away folders: the user's settings,
+projects and logs are never touched. Used for the docs and to eyeball layout changes.
 """
 
 from __future__ import annotations
@@ -208,8 +210,75 @@ def _data_checks_shots(app, window, scratch: Path, out: Path, suffix: str) -> li
     return written
 
 
+def _artifact_shots(app, window, project, out: Path, suffix: str) -> list[Path]:
+    """The artifact windows (#18) on bundles exported from this project's runs: one artifact opened
+    (artifact-view.png, its prompt tab artifact-prompt.png), the compilation matrix
+    (artifact-matrix.png) and the diff of two bundles (artifact-diff.png)."""
+    from engine.artifacts import export_run, record_review
+    from engine.errors import WorkbenchError
+
+    folder = project.root / "artifacts"
+    bundles = sorted(p for p in folder.iterdir() if (p / "manifest.json").is_file()) if folder.is_dir() else []
+    for record in project.store.list_runs(status="succeeded")[:2] if not bundles else []:
+        target = folder / f"{project.name}-{record.run_id}"
+        try:
+            export_run(project, record.run_id, target)
+            bundles.append(target)
+        except WorkbenchError as exc:  # a run without a program: nothing to show for it
+            print(f"not exported: {exc}")
+    if not bundles:
+        return []
+    record_review(bundles[0], "approved", note="adversarial slice read through; gates as agreed",
+                  reviewer="ana")
+    written = []
+    view = window.open_artifact(bundles[0])
+    view.resize(1180, 780)
+    _wait(app, lambda: view.data is not None and not view._rendering, timeout_s=120)
+    written.append(_grab_widget(app, view, out / f"artifact-view{suffix}.png"))
+    view.tabs.setCurrentIndex(3)
+    view.set_inputs({name: text for name, text in zip(view.input_edits, (
+        "My parcel was due two weeks ago and still has not arrived.",
+        "Late Delivery Policy: a parcel more than 10 days late is refunded in full."))})
+    _wait(app, lambda: view.prompt_view.toPlainText().count("two weeks ago") > 0 and not view._rendering,
+          timeout_s=120)
+    written.append(_grab_widget(app, view, out / f"artifact-prompt{suffix}.png"))
+    view.close()
+    matrix = window.show_artifacts()
+    matrix.resize(1100, 460)
+    _wait(app, lambda: matrix.matrix is not None and not matrix._loading, timeout_s=120)
+    written.append(_grab_widget(app, matrix, out / f"artifact-matrix{suffix}.png"))
+    if len(bundles) >= 2:
+        shown = []
+        matrix.diff_shown.connect(shown.append)
+        matrix.table.selectAll()  # the first two artifacts of the matrix
+        matrix.diff_selected()
+        _wait(app, lambda: bool(shown), timeout_s=120)
+        shown[0].resize(1100, 720)
+        written.append(_grab_widget(app, shown[0], out / f"artifact-diff{suffix}.png"))
+        shown[0].close()
+    matrix.close()
+    return written
+
+
+def _grab_widget(app, widget, path: Path) -> Path:
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.02)
+    widget.grab().save(str(path))
+    print(path)
+    return path
+
+
+def _quick_runs(project) -> None:
+    """Two small compiles on the embedded model, for the artifact screenshots alone (--artifacts)."""
+    from engine.jobs.compile import CompileJob, CompileSettings
+
+    for k in (2, 4):
+        CompileJob(project, CompileSettings("labeled-fewshot", {"k": k}, limit=6)).run()
+
+
 def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True,
-           only_judge: bool = False, only_data_checks: bool = False) -> list[Path]:
+           only_judge: bool = False, only_data_checks: bool = False, artifacts_only: bool = False) -> list[Path]:
     """Write the screenshots to `out_dir`; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -237,6 +306,14 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True,
     window.show()
     if only_judge:
         written += _judge_shots(application, window, scratch, out, suffix, calibrate=with_runs)
+        window.close()
+        return written
+    if artifacts_only:
+        project = Project.create(scratch / "projects" / "support-triage", sample="support-triage")
+        _quick_runs(project)
+        window.open_project(project.root)
+        _wait(application, lambda: window.session.is_open)
+        written += _artifact_shots(application, window, window.session.project, out, suffix)
         window.close()
         return written
     written.append(_grab(application, window, out / f"start-empty{suffix}.png"))
@@ -281,6 +358,8 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True,
     written += _data_checks_shots(application, window, scratch, out, suffix)
 
     written.append(_add_profile_dialog(application, window, out / f"models-add-profile{suffix}.png"))
+    if with_runs:
+        written += _artifact_shots(application, window, window.session.project, out, suffix)
     written += _judge_shots(application, window, scratch, out, suffix, calibrate=with_runs)
     window.close()
     return written
@@ -289,10 +368,11 @@ def render(out_dir: str | Path, *, dark: bool = False, with_runs: bool = True,
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print("usage: python -m desktop.screenshots OUT_DIR [--dark] [--no-runs] [--only-judge] [--only-data-checks]")
+        print("usage: python -m desktop.screenshots OUT_DIR [--dark] [--no-runs | --artifacts] [--only-judge] "
+              "[--only-data-checks]")
         return 2
     render(args[0], dark="--dark" in args, with_runs="--no-runs" not in args, only_judge="--only-judge" in args,
-           only_data_checks="--only-data-checks" in args)
+           only_data_checks="--only-data-checks" in args, artifacts_only="--artifacts" in args)
     return 0
 
 

@@ -25,6 +25,7 @@ def register(sub) -> None:
     p = sub.add_parser("app", help="open the DSPy Workbench window on a project, an artifact or a sample")
     p.add_argument("dir", nargs="?", help="a project folder, or an exported artifact folder")
     p.add_argument("--sample", help="open (creating on first use) your copy of a bundled sample")
+    p.add_argument("--artifact", metavar="PATH", help="open an exported bundle for review (no project needed)")
     p.set_defaults(handler=cmd_app)
 
     p = sub.add_parser("import", help="import a CSV / JSONL / Parquet file as the project's examples")
@@ -115,6 +116,8 @@ def cmd_app(args) -> int:
     """Open the window; without a display or the desktop package, print the project's summary."""
     from engine.project import Project
 
+    if args.artifact:
+        return _app_artifact(args.artifact)
     from pathlib import Path
 
     bundle = None
@@ -145,6 +148,19 @@ def _is_bundle(path) -> bool:
     """An exported artifact folder (or its manifest.json), not a project."""
     folder = path.parent if path.name == "manifest.json" else path
     return (folder / "manifest.json").is_file() and not (folder / "project.toml").is_file()
+
+
+def _app_artifact(path: str) -> int:
+    from pathlib import Path
+
+    if not Path(path).expanduser().exists():
+        raise WorkbenchError(f"{path} does not exist; give the folder of an exported bundle")
+    try:
+        from desktop.artifacts.launch import main as artifact_main
+    except ImportError:
+        raise WorkbenchError("the window is not installed here; review the bundle with "
+                             f"`dspy-workbench artifact show {path}`") from None
+    return artifact_main(path)
 
 
 def sample_project(name: str):
