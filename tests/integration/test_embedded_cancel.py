@@ -65,11 +65,15 @@ def test_cancel_stops_a_generation_in_flight_within_a_second():
 
     def generate():
         try:
+            # The LM itself, not a Predict: whether the model keeps to an adapter's format on this
+            # prompt decides how long a Predict runs, and this test needs a long generation.
             with dspy.context(lm=lm, adapter=adapter), meter.context():
-                dspy.Predict("topic -> essay")(topic="the history of every city in Europe, in full detail")
+                lm(messages=[{"role": "user", "content": "Write an essay about the history of every city in Europe."}])
             outcome["ended"] = "finished"
         except RunCancelled:
             outcome["ended"] = "cancelled"
+        except BaseException as exc:  # noqa: BLE001 - the assertion below names what ended it instead
+            outcome["ended"] = f"{type(exc).__name__}: {exc}"
 
     worker = threading.Thread(target=generate, daemon=True)
     worker.start()
