@@ -103,13 +103,11 @@ def register(sub) -> None:
 # -- compile and evaluate -----------------------------------------------------------------------
 
 def cmd_compile(args) -> int:
-    from engine.cli.main import print_json
-    from engine.cli.progress import StderrProgress, run_cancellable
+    from engine.cli.progress import StderrProgress
     from engine.jobs.compile import CompileJob, CompileSettings
     from engine.jobs.control import Budget
     from engine.optimizers import parse_cli_params
     from engine.project import Project
-    from engine.reports import run_report
 
     for flag in ("max_calls", "max_tokens", "max_cost", "max_seconds"):
         value = getattr(args, flag)
@@ -131,15 +129,26 @@ def cmd_compile(args) -> int:
     if args.dry_run:
         return _print_estimate(project, settings, args.json)
     job = CompileJob(project, settings, sink=StderrProgress())
-    job.prepare()  # user errors (exit 2) surface here, before anything is written
+    record = _run_and_report(project, job, args.json)
+    return EXIT_FOR_STATUS.get(record.status, 1)
+
+
+def _run_and_report(project, job, as_json: bool):
+    """Prepare (user errors exit 2 here, before anything is written), run with Ctrl-C as Cancel,
+    print the run's report; the finished RunRecord."""
+    from engine.cli.main import print_json
+    from engine.cli.progress import run_cancellable
+    from engine.reports import run_report
+
+    job.prepare()
     with _stdout_to_stderr():
         record = run_cancellable(job.run, job.cancel)
     report = run_report(project, record)
-    if args.json:
+    if as_json:
         print_json(report)
     else:
         print_run(report)
-    return EXIT_FOR_STATUS.get(record.status, 1)
+    return record
 
 
 def _print_estimate(project, settings, as_json: bool) -> int:
@@ -218,23 +227,14 @@ def cmd_runs_list(args) -> int:
 
 
 def cmd_runs_evaluate(args) -> int:
-    from engine.cli.main import print_json
-    from engine.cli.progress import StderrProgress, run_cancellable
+    from engine.cli.progress import StderrProgress
     from engine.jobs.kept_candidate import KeptCandidateJob
     from engine.project import Project
-    from engine.reports import run_report
 
     project = Project.open(args.dir)
     job = KeptCandidateJob(project, args.run_id, sink=StderrProgress(),
                            allow_uncalibrated_judge=args.allow_uncalibrated_judge)
-    job.prepare()
-    with _stdout_to_stderr():
-        record = run_cancellable(job.run, job.cancel)
-    report = run_report(project, record)
-    if args.json:
-        print_json(report)
-    else:
-        print_run(report)
+    _run_and_report(project, job, args.json)
     return 0 if not job.missing() else 130
 
 

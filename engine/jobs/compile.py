@@ -143,14 +143,7 @@ class CompileJob:
                 journal.save(program_state=candidate_state, final_program=True)
                 programs = {"baseline": baseline, "candidate": candidate}
                 for split, which in EVALUATION_ORDER:
-                    stage = f"evaluate {which} on {split}"
-                    self.sink(StageStarted(stage, len(prepared.examples[split])))
-                    result = evaluate(programs[which], prepared.examples[split], prepared.metric_spec,
-                                      split=split, stage=stage, sink=self.sink,
-                                      threads=conn.profile.concurrency, context_tokens=context_window(conn))
-                    self.evaluations[(split, which)] = result
-                    self._save_evaluation(which, result)
-                    stages_done.append(stage)
+                    stages_done.append(self._evaluate_stage(prepared, programs[which], split, which))
                     journal.save(scores=self.scores())
         except RunStopped as stop:
             status = stop.status
@@ -266,6 +259,17 @@ class CompileJob:
             library_versions=library_versions(),
             events_summary={"owner": run_owner(), **prepared.metric_context.record()},
         )
+
+    def _evaluate_stage(self, prepared: PreparedCompile, program, split: str, which: str) -> str:
+        """Score `program` ("baseline" or "candidate") on one split and store it with the run."""
+        stage = f"evaluate {which} on {split}"
+        conn = prepared.connected
+        self.sink(StageStarted(stage, len(prepared.examples[split])))
+        result = evaluate(program, prepared.examples[split], prepared.metric_spec, split=split, stage=stage,
+                          sink=self.sink, threads=conn.profile.concurrency, context_tokens=context_window(conn))
+        self.evaluations[(split, which)] = result
+        self._save_evaluation(which, result)
+        return stage
 
     def _save_evaluation(self, which: str, result: Evaluation) -> None:
         from engine.store import EvaluationRecord

@@ -18,7 +18,7 @@ from engine import datasets
 from engine.errors import WorkbenchError
 from engine.jobs.compile import EVALUATION_ORDER, CompileJob, CompileSettings
 from engine.jobs.control import CancelToken, RunStopped
-from engine.jobs.events import EventSink, RunFinished, StageStarted, ignore
+from engine.jobs.events import EventSink, RunFinished, ignore
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +83,8 @@ class KeptCandidateJob(CompileJob):
         status, stages = "succeeded", []
         try:
             with dspy.context(lm=conn.lm, adapter=conn.adapter), meter.context(), prepared.metric_context.activated():
-                from engine.evaluation import context_window, evaluate
-
                 for split, which in self.missing():
-                    stage = f"evaluate {which} on {split}"
-                    self.sink(StageStarted(stage, len(prepared.examples[split])))
-                    result = evaluate(programs[which], prepared.examples[split], prepared.metric_spec,
-                                      split=split, stage=stage, sink=self.sink,
-                                      threads=conn.profile.concurrency, context_tokens=context_window(conn))
-                    self.evaluations[(split, which)] = result
-                    self._save_evaluation(which, result)
-                    stages.append(stage)
+                    stages.append(self._evaluate_stage(prepared, programs[which], split, which))
         except RunStopped as stop:
             status = stop.status
         meter.wait_for_calls_in_flight(conn.profile.timeout_s)
