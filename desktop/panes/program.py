@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QUndoCommand
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QUndoCommand
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QHeaderView, QInputDialog, QLabel, QLineEdit,
                                QListWidget, QMessageBox, QPlainTextEdit, QPushButton, QSplitter,
@@ -207,6 +207,11 @@ class ProgramPane(Pane):
         self.instructions = QPlainTextEdit()
         self.instructions.setPlaceholderText("What the model should do, in plain words")
         self.instructions.textChanged.connect(self._instructions_typed)
+        # One undo history: the box keeps none of its own, and Ctrl+Z in it undoes the session's
+        # last step (the typing just done is committed first), as the Edit menu does.
+        self.instructions.setUndoRedoEnabled(False)
+        self._undo_keys = SessionUndoKeys(self.session.undo_stack, before=self._flush_instructions, parent=self)
+        self.instructions.installEventFilter(self._undo_keys)
         layout.addWidget(self.instructions, 2)
         layout.addWidget(QLabel("Fields"))
         self.fields = QTableWidget(0, 5)
@@ -802,3 +807,35 @@ def _draft_of(program) -> dict:
     if getattr(program, "kind", None) == "python":
         return {"name": program.name, "stages": [p.model_dump(mode="json") for p in program.predictors]}
     return program.model_dump(mode="json")
+
+
+class SessionUndoKeys(QObject):
+    """An event filter that sends Undo / Redo keys pressed in a text box to the session's stack.
+
+    A text widget handles Ctrl+Z itself, with a private history that a reload resets, so inside
+    it the window's Edit > Undo never fired and its own undo jumped back past committed edits.
+    `before` runs first (commit pending typing, so that typing is the step undone).
+    """
+
+    def __init__(self, stack, *, before=None, parent: QObject | None = None):
+        super().__init__(parent)
+        self._stack = stack
+        self._before = before
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        kind = event.type()
+        if kind not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            return False
+        undo = event.matches(QKeySequence.StandardKey.Undo)
+        redo = event.matches(QKeySequence.StandardKey.Redo) or (
+            event.key() == Qt.Key.Key_Z and event.modifiers() == (Qt.KeyboardModifier.ControlModifier
+                                                                  | Qt.KeyboardModifier.ShiftModifier))
+        if not (undo or redo):
+            return False
+        if kind == QEvent.Type.ShortcutOverride:
+            event.accept()  # deliver the key here, not to the window's shortcut (it is the same action)
+            return True
+        if self._before is not None:
+            self._before()
+        (self._stack.undo if undo else self._stack.redo)()
+        return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 
 from tests.desktop.conftest_b import no_dangling_qthreads, sample_project, sample_session  # noqa: F401
 
@@ -116,3 +117,21 @@ def test_preview_renders_the_exact_messages(pane, sample_session, qtbot):
     with qtbot.waitSignal(pane.preview_rendered, timeout=30_000):
         pane.picker.set_row(5)
     assert sample_session.project.frame["ticket_text"].iat[5] in pane.preview.toPlainText()
+
+
+def test_ctrl_z_in_the_instructions_box_undoes_the_sessions_step_and_redo_brings_it_back(pane, sample_session, qtbot):
+    project = sample_session.project
+    original = project.program.stages[0].instructions
+    pane.instructions.setFocus()
+    pane.instructions.selectAll()
+    qtbot.keyClicks(pane.instructions, "Label the ticket.")
+    qtbot.keyClicks(pane.instructions, " By urgency.")  # still pending: Ctrl+Z commits it first
+    qtbot.keyClick(pane.instructions, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert project.program.stages[0].instructions == original
+    assert pane.instructions.toPlainText() == original
+    assert sample_session.undo_stack.canRedo() and not pane.instructions.isUndoRedoEnabled()
+    qtbot.keyClick(pane.instructions, Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert project.program.stages[0].instructions == "Label the ticket. By urgency."
+    assert pane.instructions.toPlainText() == "Label the ticket. By urgency."
+    assert sample_session.undo_stack.undoText() == "Edit instructions"
