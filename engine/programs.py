@@ -114,7 +114,26 @@ class StageSpec(BaseModel):
         return f"{self.name}.predict" if self.module == "cot" else self.name
 
 
-class ProgramSpec(BaseModel):
+class ProgramFields:
+    """Names and look-up derived from `input_fields` / `output_fields`: what every kind of program
+    (a builder ProgramSpec, the user's own engine.user_module.ModuleProgram) answers the same way."""
+
+    @property
+    def input_names(self) -> list[str]:
+        return [f.name for f in self.input_fields]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [f.name for f in self.output_fields]
+
+    def field(self, name: str) -> FieldSpec:
+        for f in self.input_fields + self.output_fields:
+            if f.name == name:
+                return f
+        raise ProgramError(f"the program has no field named {name!r}")
+
+
+class ProgramSpec(ProgramFields, BaseModel):
     """A whole program: stages run in order; a stage may read any earlier stage's outputs."""
 
     name: str = "program"
@@ -161,20 +180,6 @@ class ProgramSpec(BaseModel):
     @property
     def output_fields(self) -> list[FieldSpec]:
         return [f for s in self.stages for f in s.outputs]
-
-    @property
-    def input_names(self) -> list[str]:
-        return [f.name for f in self.input_fields]
-
-    @property
-    def output_names(self) -> list[str]:
-        return [f.name for f in self.output_fields]
-
-    def field(self, name: str) -> FieldSpec:
-        for f in self.input_fields + self.output_fields:
-            if f.name == name:
-                return f
-        raise ProgramError(f"the program has no field named {name!r}")
 
     # -- identity -----------------------------------------------------------------------------
 

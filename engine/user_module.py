@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, field_validator
 
 from engine.errors import ProgramError, UntrustedCodeError, WorkbenchError
-from engine.programs import REASONING_FIELD, FieldSpec, _field_type_of
+from engine.programs import REASONING_FIELD, FieldSpec, ProgramFields, _field_type_of
 
 MODULE_KIND = "python"
 PROGRAMS_DIR = "programs"
@@ -57,7 +57,7 @@ class ModulePredictor(BaseModel):
         return self.name
 
 
-class ModuleProgram(BaseModel):
+class ModuleProgram(ProgramFields, BaseModel):
     """The `[program]` table of a project whose program is the user's module."""
 
     kind: Literal["python"] = MODULE_KIND
@@ -96,20 +96,6 @@ class ModuleProgram(BaseModel):
     @property
     def output_fields(self) -> list[FieldSpec]:
         return list(self.outputs)
-
-    @property
-    def input_names(self) -> list[str]:
-        return [f.name for f in self.inputs]
-
-    @property
-    def output_names(self) -> list[str]:
-        return [f.name for f in self.outputs]
-
-    def field(self, name: str) -> FieldSpec:
-        for f in self.inputs + self.outputs:
-            if f.name == name:
-                return f
-        raise ProgramError(f"the program has no field named {name!r}")
 
     def predictor_names(self) -> list[str]:
         return [p.name for p in self.predictors]
