@@ -399,6 +399,7 @@ def project_summary(project) -> dict:
         "leaks": len(leaks),
         "findings": [finding.to_json() for finding in findings],
         "models": list(project.profiles),
+        "judge_calibration": _judge_state(project),
         "recent_runs": [{"run_id": r.run_id, "status": r.status, "optimizer": r.optimizer,
                          "scores": r.scores} for r in runs],
     }
@@ -422,7 +423,21 @@ def print_summary(summary: dict) -> None:
     print(f"  models: {', '.join(summary['models'])}")
     for run in summary["recent_runs"]:
         print(f"  run {run['run_id']}: {run['status']} ({run['optimizer']})")
+    judge = summary.get("judge_calibration") or {}
+    if judge.get("state") not in (None, "none", "passed"):
+        print(f"  judge: {judge['message']}")
+        # A compile would refuse this judge: the first step is the calibration.
+        print(f"\nnext: dspy-workbench metric calibrate {summary['path']}")
+        return
     print(f"\nnext: dspy-workbench compile {summary['path']} --optimizer bootstrap-fewshot --model embedded")
+
+
+def _judge_state(project) -> dict:
+    """The metric's judge calibration as `show` reports it (offline: no model is connected)."""
+    from engine.calibration import calibration_status
+
+    status = calibration_status(project)
+    return {"state": status.state, "message": status.message}
 
 
 def describe_program(spec) -> str:

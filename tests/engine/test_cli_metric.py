@@ -135,3 +135,17 @@ def test_calibrating_with_another_model_does_not_vouch_for_the_metrics_judge(fol
     assert code == 0 and "judge: big" in out and "the metric's judge uses 'embedded'" in err
     status = calibration.calibration_status(Project.open(folder))
     assert status.state == "stale" and "model profile 'big'" in status.message
+
+
+def test_show_points_a_project_with_an_uncalibrated_judge_at_the_calibration_first(tmp_path, capsys):
+    from engine.cli.main import main
+
+    folder = tmp_path / "res"
+    assert main(["init", str(folder), "--sample", "support-resolution"]) == 0
+    out = capsys.readouterr().out
+    assert "judge: the metric's LLM judge has not been calibrated" in out
+    assert f"next: dspy-workbench metric calibrate {folder}" in out
+    assert main(["show", str(folder), "--json"]) == 0
+    import json
+
+    assert json.loads(capsys.readouterr().out)["judge_calibration"]["state"] == "uncalibrated"
