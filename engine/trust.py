@@ -118,9 +118,10 @@ def require_trusted(path: str | Path, *, what: str, trust_hint: str) -> CodeFile
 def import_trusted(path: str | Path, *, what: str, trust_hint: str) -> tuple[ModuleType, CodeFile]:
     """Import a trusted file by its path as a fresh module; errors become one sentence.
 
-    The file's folder is on `sys.path` while it imports, so it can import its own siblings, as
-    it would when run where it lives. A file that fails to import is a WorkbenchError naming
-    the file, the line and the exception.
+    Only this file's exact version is trusted, so its folder is NOT put on `sys.path`: a sibling
+    module it imports (`import helper` beside it) is code nobody trusted, and a project could
+    hide anything there. Such an import fails with one sentence; keep the module in one file.
+    A file that fails to import is a WorkbenchError naming the file, the line and the exception.
     """
     code = require_trusted(path, what=what, trust_hint=trust_hint)
     name = f"workbench_user_{code.sha256[:16]}"
@@ -133,9 +134,9 @@ def import_trusted(path: str | Path, *, what: str, trust_hint: str) -> tuple[Mod
             raise WorkbenchError(f"{code.path} cannot be imported as Python (is it a .py file?)")
         module = importlib.util.module_from_spec(spec)
         folder = str(code.path.parent)
-        added = folder not in sys.path
-        if added:
-            sys.path.insert(0, folder)
+        # The folder may be on sys.path already (a cwd of "" or "."): hide it while the file runs.
+        hidden = [entry for entry in sys.path if entry in ("", ".") or _same_folder(entry, folder)]
+        sys.path[:] = [entry for entry in sys.path if entry not in hidden]
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
@@ -143,14 +144,22 @@ def import_trusted(path: str | Path, *, what: str, trust_hint: str) -> tuple[Mod
             sys.modules.pop(name, None)
             if not isinstance(exc, (Exception, SystemExit)):
                 raise  # Ctrl-C, a cancel: not the file's fault
-            raise WorkbenchError(f"{what} {code.path} failed to import: {describe_user_error(exc, code.path)}") from None
+            hint = ""
+            if isinstance(exc, ModuleNotFoundError) and exc.name and (code.path.parent / f"{exc.name}.py").exists():
+                hint = (f"; {exc.name}.py beside it is not trusted and is never imported: put what the "
+                        "file needs into the file itself")
+            raise WorkbenchError(f"{what} {code.path} failed to import: "
+                                 f"{describe_user_error(exc, code.path)}{hint}") from None
         finally:
-            if added:
-                try:
-                    sys.path.remove(folder)
-                except ValueError:
-                    pass
+            sys.path[:0] = [entry for entry in hidden if entry not in sys.path]
     return module, code
+
+
+def _same_folder(entry: str, folder: str) -> bool:
+    try:
+        return Path(entry).resolve() == Path(folder)
+    except (OSError, RuntimeError):
+        return False
 
 
 def describe_user_error(exc: BaseException, path: Path) -> str:

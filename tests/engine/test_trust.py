@@ -68,3 +68,13 @@ def test_damaged_trust_file_trusts_nothing(tmp_path, isolated_home):
     assert not trust.is_trusted(file)
     trust.trust_file(file)
     assert trust.is_trusted(file)
+
+
+def test_a_sibling_module_the_trusted_file_imports_never_runs(tmp_path):
+    marker = tmp_path / "ran"
+    _write(tmp_path / "helper.py", f"open({str(marker)!r}, 'w').close()\n")
+    file = _write(tmp_path / "metric.py", "import helper\nVALUE = 1\n")
+    trust.trust_file(file)
+    with pytest.raises(WorkbenchError, match=r"helper\.py beside it is not trusted"):
+        trust.import_trusted(file, what="the metric file", trust_hint="x")
+    assert not marker.exists()
