@@ -274,6 +274,13 @@ def verify_bundle(bundle: str | Path) -> tuple[Manifest, list[str]]:
             problems.append(f"{name} is missing")
         elif sha256_file(path) != digest:
             problems.append(f"{name} was modified after export (sha256 differs)")
+    # A link anywhere in the bundle (to a file or a folder, listed or not) is refused: a folder
+    # link named like a package (`dspy` -> elsewhere) would shadow it for whoever imports program.py.
+    for link in sorted(p for p in folder.rglob("*") if p.is_symlink()):
+        relative = link.relative_to(folder).as_posix()
+        if relative not in manifest.files:
+            problems.append(f"{printable(relative)} is a symbolic link; a bundle holds plain files only, "
+                            "and a link could shadow a module for whoever imports program.py")
     for stray in stray_files(folder, manifest):
         if stray.lower().endswith((".pyc", ".pyo")) or "__pycache__" in stray.split("/"):
             problems.append(f"{printable(stray)} is compiled Python the manifest does not cover (Python writes it "

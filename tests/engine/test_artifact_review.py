@@ -330,3 +330,15 @@ def test_show_survives_a_manifest_whose_figures_are_not_numbers(compiled, tmp_pa
     assert "state.json has no state for predictor(s) 3" in err
     code, out, err = run_cli(capsys, "artifact", "matrix", bundle)
     assert code == 0 and "internal error" not in err and "\x1b" not in out and "\\x1b[1mperfect" in out
+
+
+def test_a_link_to_a_folder_inside_a_bundle_fails_its_check(compiled, tmp_path):
+    project, record = compiled
+    bundle = tmp_path / "b"
+    export_run(project, record.run_id, bundle)
+    evil = tmp_path / "evilpkg"
+    evil.mkdir()
+    (evil / "__init__.py").write_text("raise SystemExit('shadowed')\n")
+    (bundle / "dspy").symlink_to(evil, target_is_directory=True)
+    _, problems = verify_bundle(bundle)
+    assert any(p.startswith("dspy is a symbolic link") for p in problems)
