@@ -35,10 +35,13 @@ def review_run(project, run_id: str, decision: str, *, note: str = "", reviewer:
 
     record = project.store.get_run(run_id)
     if decision == "approved":
+        if record.program_state is None:
+            raise WorkbenchError(f"run {run_id} kept no candidate ({record.status.replace('_', ' ')}): there is "
+                                 "nothing to approve; compile again")
         report = run_report(project, record)
         blocker = approval_blocker(report)
         if blocker:
-            raise WorkbenchError(f"run {run_id} cannot be approved: {blocker}")
+            raise WorkbenchError(f"run {run_id} cannot be approved: {blocker.replace(' DIR ', f' {project.root} ')}")
         gates = report["gates"]
         if gates["checked"] and not gates["passed"]:
             if not accept_failed_gates:

@@ -298,7 +298,9 @@ def cmd_program_show(args) -> int:
     if args.json:
         print_json({"fingerprint": project.program.fingerprint(), **project.program.model_dump(mode="json")})
     else:
-        print(describe_program(project.program))
+        from engine.cli.main import terminal_print
+
+        terminal_print(describe_program(project.program))
     return 0
 
 
@@ -406,6 +408,8 @@ def project_summary(project) -> dict:
 
 
 def print_summary(summary: dict) -> None:
+    from engine.cli.main import terminal_print as print  # text from the project, escaped
+
     print(f"{summary['project']}  ({summary['path']})")
     if summary["description"]:
         print(f"  {summary['description']}")

@@ -126,6 +126,8 @@ def cmd_compile(args) -> int:
         budget=Budget(max_calls=args.max_calls, max_tokens=args.max_tokens,
                       max_cost_usd=args.max_cost, max_seconds=args.max_seconds),
     )
+    if args.limit is not None and args.limit < 1:
+        raise WorkbenchError(f"--limit must be at least 1, not {args.limit}; leave it out to use every example")
     if args.dry_run:
         return _print_estimate(project, settings, args.json)
     job = CompileJob(project, settings, sink=StderrProgress())
@@ -176,6 +178,8 @@ def cmd_evaluate(args) -> int:
     from engine.jobs.evaluate import EvaluateJob, EvaluateSettings
     from engine.project import Project
 
+    if args.limit is not None and args.limit < 1:
+        raise WorkbenchError(f"--limit must be at least 1, not {args.limit}; leave it out to use every example")
     project = Project.open(args.dir)
     settings = EvaluateSettings(split=args.split, profile=args.model or project.config.compile.model,
                                 run_id=args.run, limit=args.limit,
@@ -332,6 +336,8 @@ def _login() -> str:
 # -- plain output -------------------------------------------------------------------------------
 
 def print_run(report: dict) -> None:
+    from engine.cli.main import terminal_print as print  # text from the project, escaped
+
     from engine.lms.pricing import cost_text
 
     print(f"run {report['run_id']}: {report['status']}" + (f" ({report['error']})" if report["error"] else ""))
@@ -379,6 +385,8 @@ def print_run(report: dict) -> None:
 
 
 def print_chosen(state: dict) -> None:
+    from engine.cli.main import terminal_print as print  # text from the project, escaped
+
     from engine.artifacts import chosen_state
     from engine.comparison import demo_fields
 
@@ -391,6 +399,8 @@ def print_chosen(state: dict) -> None:
 
 
 def print_evaluation(result: dict) -> None:
+    from engine.cli.main import terminal_print as print  # text from the project, escaped
+
     from engine.lms.pricing import cost_text
 
     if result["n"]:

@@ -58,6 +58,20 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON object on stdout")
 
 
+def terminal_text(text) -> str:
+    """Text from a project, a dataset or a server, safe on a terminal: in each line, control, format
+    (bidi) and separator characters are escaped (no name can clear a line, retitle the terminal or
+    fake output); line breaks are kept."""
+    from engine.artifacts.bundle import printable
+
+    return "\n".join(printable(line) for line in str(text).split("\n"))
+
+
+def terminal_print(*parts, **kwargs) -> None:
+    """`print`, with every part made safe by `terminal_text`."""
+    print(*(terminal_text(part) for part in parts), **kwargs)
+
+
 def print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()

@@ -350,10 +350,18 @@ def _use_project_cache(project: Project) -> None:
     global _active_cache
     import dspy
 
+    import sqlite3
+
     folder = str(project.lm_cache_dir)
     if _active_cache is None or _active_cache[0] != folder or dspy.cache is not _active_cache[1]:
-        project.lm_cache_dir.mkdir(parents=True, exist_ok=True)
-        dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=folder)
+        try:
+            project.lm_cache_dir.mkdir(parents=True, exist_ok=True)
+            dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=folder)
+        except (OSError, sqlite3.Error) as exc:
+            raise WorkbenchError(
+                f"cannot open the LM cache in {project.lm_cache_dir} ({getattr(exc, 'strerror', None) or exc}): "
+                "a run needs to write in the project's folder; copy the project somewhere writable, or check "
+                "that folder's permissions") from None
         _active_cache = (folder, dspy.cache)
 
 

@@ -217,7 +217,13 @@ def _carries_credentials(url: str) -> bool:
     if userinfo or re.match(r"^[a-z][a-z0-9+.-]*://[^/?#]*@", url, re.IGNORECASE):
         return True
     query = parts.query if parts is not None else url.partition("?")[2]
-    return any(_SECRET_PARAMS.search(name.replace("-", "_")) for name, _ in parse_qsl(query, keep_blank_values=True))
+    # A fragment (`#token=...`) and path parameters (`;api_key=...`) carry secrets just as well.
+    fragment = parts.fragment if parts is not None else url.partition("#")[2]
+    path = parts.path if parts is not None else url
+    params = ";".join(segment.partition(";")[2] for segment in path.split("/") if ";" in segment)
+    pairs = [pair for text in (query, fragment, params.replace(";", "&"))
+             for pair in parse_qsl(text, keep_blank_values=True)]
+    return any(_SECRET_PARAMS.search(name.replace("-", "_")) for name, _ in pairs)
 
 
 def embedded_profile() -> ModelProfile:

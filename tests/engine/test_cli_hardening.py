@@ -404,3 +404,17 @@ def test_a_run_whose_stderr_is_closed_still_runs_to_its_end(isolated_home, proje
         os.close(writer)
     assert done.returncode in (0, 141)
     assert server.chat_calls >= 60  # every validation example was evaluated
+
+
+def test_show_escapes_control_characters_from_project_toml(tmp_path, capsys):
+    from engine.cli.main import main
+    from engine.project import Project
+
+    project = Project.create(tmp_path / "p", sample="support-triage")
+    project.config.name = "evil\x1b[2K\x1b]0;pwn\x07name\r\u202e"
+    project.config.description = "line\x1b[1Aup"
+    project.save()
+    assert main(["show", str(project.root)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out and "\u202e" not in out
+    assert "evil\\x1b[2K" in out

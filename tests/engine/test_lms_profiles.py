@@ -97,6 +97,8 @@ SECRET = "s3cr3t-Zq81xLw0pQ"
     f"http://127.0.0.1:8080/v1?key={SECRET}",
     f"https://gw.example.com/v1?x=1&access_token={SECRET}",
     f"https://gw.example.com/v1?Signature={SECRET}",
+    f"http://127.0.0.1:9/v1#token={SECRET}",
+    f"http://127.0.0.1:9/v1;api_key={SECRET}",
 ])
 def test_a_base_url_carrying_credentials_is_refused_without_echoing_them(url):
     with pytest.raises(ModelError, match=r"carries credentials.*`dspy-workbench models key x` \(it reads the key") as err:

@@ -84,3 +84,30 @@ def test_evaluating_the_kept_candidate_makes_a_stopped_run_reviewable(sample_pro
     assert "already evaluated" in capsys.readouterr().err
     assert review_run(sample_project, record.run_id, "approved", note="measured after the stop",
                       accept_failed_gates=True).review.decision == "approved"
+
+
+def test_a_run_with_no_kept_candidate_has_nothing_to_approve(sample_project, scripted_connect):
+    scripted_connect(default={"urgency": "low"})
+    record = _cancelled_before_test(sample_project)
+    sample_project.store.update_run(record.run_id, program_state=None)
+    with pytest.raises(WorkbenchError, match="kept no candidate .*nothing to approve"):
+        review_run(sample_project, record.run_id, "approved")
+
+
+@pytest.mark.parametrize("command", ["compile", "evaluate"])
+@pytest.mark.parametrize("limit", ["0", "-3"])
+def test_a_limit_below_one_is_refused(sample_project, capsys, command, limit):
+    from engine.cli.main import main
+
+    extra = ["--optimizer", "labeled-fewshot", "--dry-run"] if command == "compile" else ["--baseline", "--split", "test"]
+    assert main([command, str(sample_project.root), *extra, "--limit", limit]) == 2
+    assert "--limit must be at least 1" in capsys.readouterr().err
+
+
+def test_a_project_whose_lm_cache_cannot_be_written_is_one_sentence(sample_project, scripted_connect):
+    from engine.jobs.compile import CompileJob, CompileSettings
+
+    scripted_connect(default={"urgency": "low"})
+    (sample_project.root / ".cache").write_text("a file where the cache folder goes")
+    with pytest.raises(WorkbenchError, match="cannot open the LM cache .*copy the project somewhere writable"):
+        CompileJob(sample_project, CompileSettings("labeled-fewshot", {"k": 1}, limit=2)).run()
