@@ -56,6 +56,16 @@ class KindEditor(QWidget):
         if not self._loading:
             self.changed.emit()
 
+    def _output_field_form(self) -> QFormLayout:
+        """The editor's form, opening with the "Output field" choice (`self.field_combo`) that the
+        one-field kinds (token F1, ROUGE, edit similarity, contains, ...) all start with."""
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.field_combo = QComboBox()
+        self.field_combo.currentIndexChanged.connect(self._edited)
+        form.addRow("Output field", self.field_combo)
+        return form
+
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
         # Text typed in a box is applied after a pause, or at once when the box loses focus.
         if event.type() == QEvent.Type.FocusOut and hasattr(self, "flush"):
@@ -110,11 +120,7 @@ class ExactMatchEditor(KindEditor):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.field_combo = QComboBox()
-        self.field_combo.currentIndexChanged.connect(self._edited)
-        form.addRow("Output field", self.field_combo)
+        form = self._output_field_form()
         form.addRow(muted("1 when the prediction matches the gold value, else 0."))
 
     def _fill(self, data, project):
@@ -151,11 +157,7 @@ class TokenF1Editor(KindEditor):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.field_combo = QComboBox()
-        self.field_combo.currentIndexChanged.connect(self._edited)
-        form.addRow("Output field", self.field_combo)
+        form = self._output_field_form()
         self.normalization_combo = QComboBox()
         for key, label in TOKEN_F1_NORMALIZATION:
             self.normalization_combo.addItem(label, key)
@@ -179,11 +181,7 @@ class RougeEditor(KindEditor):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.field_combo = QComboBox()
-        self.field_combo.currentIndexChanged.connect(self._edited)
-        form.addRow("Output field", self.field_combo)
+        form = self._output_field_form()
         self.variant_combo = QComboBox()
         for key, label in ROUGE_VARIANTS:
             self.variant_combo.addItem(label, key)
@@ -211,11 +209,7 @@ class EditSimilarityEditor(KindEditor):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.field_combo = QComboBox()
-        self.field_combo.currentIndexChanged.connect(self._edited)
-        form.addRow("Output field", self.field_combo)
+        form = self._output_field_form()
         form.addRow(muted("1 minus the normalised edit distance (rapidfuzz): for short text where a typo "
                           "should cost a little, not everything."))
 
@@ -231,11 +225,7 @@ class ContainsEditor(KindEditor):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.field_combo = QComboBox()
-        self.field_combo.currentIndexChanged.connect(self._edited)
-        form.addRow("Output field", self.field_combo)
+        form = self._output_field_form()
         self.patterns_edit = QPlainTextEdit()
         self.patterns_edit.setPlaceholderText("One per line, e.g. POL-\\d{4} or “refund”")
         self.patterns_edit.setFixedHeight(84)
